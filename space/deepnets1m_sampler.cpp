@@ -158,8 +158,12 @@ bool genotype_rejected(const DeepNetsGenotype& g) {
 // The budget check of the generator: the network for CIFAR-10 and for ImageNet-sized input must
 // each stay within max_params, and must be buildable (a cell whose output is None is not).
 // The generator builds both with num_classes = 10, so the ImageNet task keeps 10 classes here.
+const Task& cifar10_task() {
+  static const Task task = task_by_name("cifar10");
+  return task;
+}
+
 bool network_rejected(const DeepNetsArch& arch, double max_params) {
-  static const Task cifar = task_by_name("cifar10");
   static const Task imagenet_input = [] {
     Task t = task_by_name("imagenet");
     t.classes = 10;
@@ -167,7 +171,7 @@ bool network_rejected(const DeepNetsArch& arch, double max_params) {
   }();
   try {
     validate_deepnets_arch(arch);
-    for (const Task* task : {&cifar, &imagenet_input}) {
+    for (const Task* task : {&cifar10_task(), &imagenet_input}) {
       if (static_cast<double>(build_deepnets_graph(arch, *task).num_params()) > max_params)
         return true;
     }
@@ -207,7 +211,7 @@ DeepNetsArch sample_deepnets_arch(Rng& rng, DeepNetsVariant variant) {
     // The generator draws only_pool always but drop_concat only when there is something to drop.
     const bool only_pool = coin(rng);
     const bool drop_concat = steps > 1 && coin(rng);
-    const bool allow_none = steps > 1;  // a one-node cell with a none edge would be half empty
+    const bool allow_none = steps > 1;  // none only sparsifies cells with several nodes
     DeepNetsGenotype& g = arch.genotype;
     g.normal = sample_cell(rng, steps, allow_none, /*only_pool=*/false);
     g.reduce = sample_cell(rng, steps, allow_none, only_pool);
@@ -272,11 +276,12 @@ DeepNetsArch mutate_deepnets_arch(const DeepNetsArch& arch, Rng& rng) {
       input = other;
     }
     if (genotype_rejected(child.genotype)) continue;
-    // The ViT stem keeps an 11x11 map that a flatten head sized for 8x8 or 4x4 cannot take,
-    // which is why the generator forces glob_avg for ViTs.
+    // The ViT stem keeps an 11x11 map that the reference's flatten head, sized for 8x8 or 4x4,
+    // cannot take; that is why the generator forces glob_avg for ViTs.
     if (child.is_vit() && !child.net_args.glob_avg) continue;
+    // Building also catches what validation alone cannot: a cell output left None.
     try {
-      validate_deepnets_arch(child);
+      build_deepnets_graph(child, cifar10_task());
     } catch (const ArchError&) {
       continue;
     }

@@ -72,8 +72,10 @@ Nb201Cell nb201_cell_from_code(int code);
 /// Recursively, node 0 is "0" and node j is the sorted, '+'-joined terms of its edges: "#"
 /// (zero) for a none edge or an input node that is exactly "#", the input node's own string
 /// for skip_connect, and "(<input>)@<op>" otherwise. Whatever does not feed node 3 drops
-/// out, skip connections compose away and sums are order-free; zero terms stay in the sum,
-/// so "skip + none" is a class apart from "skip" (as in the benchmark).
+/// out, skip connections compose away and sums are order-free. Two quirks of the benchmark's
+/// rule are kept, since its classes depend on them: zero terms stay in a sum ("skip + none" is
+/// a class apart from "skip"; dropping them would merge the 6,466 classes into 5,390), and a
+/// skipped-in node is one term, not flattened into the sum it joins.
 std::string nb201_unique_str(const Nb201Cell& cell);
 
 /// The NAS-Bench-201 network of `cell` for `task` (the reference TinyNetwork): stem
@@ -83,6 +85,12 @@ std::string nb201_unique_str(const Nb201Cell& cell);
 /// "cells.3.layers.2.op.1.weight", "cells.5.downsample.1.weight", "classifier.bias").
 /// Throws ConfigError when the task's image size makes the two paths of a reduction block
 /// disagree (odd sizes at a reduction), as the reference network would fail on it.
+///
+/// Counts: num_params() equals the benchmark's params_M and flops() its flops_M (which counts
+/// convolution and linear multiply-accumulates plus bias adds, and nothing for BN, pooling,
+/// ReLU or sums) to the table's last digit on CIFAR-10, for all cells but 150 whose table
+/// entries are off by exactly one conv edge (wrong cost entries of the benchmark, see
+/// D-X-Y/NATS-Bench issue 36). Dead edges count, as the reference builds and runs them.
 ArchGraph build_nb201_graph(const Nb201Cell& cell, const Task& task);
 
 /// The "nasbench201" search space. Architecture.spec is the arch string as a JSON string;
