@@ -3,6 +3,8 @@
 
 #include <tbb/parallel_for.h>
 
+#include <algorithm>
+#include <cstdio>
 #include <fstream>
 #include <iostream>
 #include <optional>
@@ -100,6 +102,20 @@ void print_arch_dot(const ArchGraph& g, std::ostream& out) {
   out << "}\n";
 }
 
+// Median and range of each numeric field over the described architectures.
+void print_summary(const std::string& file, const std::vector<std::string>& lines, std::ostream& out) {
+  out << file << ": " << lines.size() << " architectures\n";
+  for (const char* field : {"params", "flops", "nodes", "edges", "virtual_edges"}) {
+    std::vector<double> v;
+    for (const auto& line : lines) v.push_back(nlohmann::json::parse(line)[field].get<double>());
+    std::sort(v.begin(), v.end());
+    char buf[160];
+    std::snprintf(buf, sizeof(buf), "  %-14s median %12.0f   min %12.0f   max %12.0f\n", field,
+                  v[v.size() / 2], v.front(), v.back());
+    out << buf;
+  }
+}
+
 }  // namespace
 
 void add_space_commands(CLI::App& app, std::vector<std::pair<CLI::App*, Action>>& actions) {
@@ -163,6 +179,7 @@ void add_space_commands(CLI::App& app, std::vector<std::pair<CLI::App*, Action>>
   struct DescribeArgs {
     std::string space, task = "cifar10", archs;
     int s_max = 50;
+    bool summary = false;
   };
   auto da = std::make_shared<DescribeArgs>();
   auto* describe = app.add_subcommand(
@@ -176,6 +193,8 @@ void add_space_commands(CLI::App& app, std::vector<std::pair<CLI::App*, Action>>
                        "(nasbench201)")->required();
   describe->add_option("--s-max", da->s_max, "longest shortest path kept as a virtual edge")
       ->capture_default_str()->check(CLI::NonNegativeNumber);
+  describe->add_flag("--summary", da->summary,
+                     "also print medians and ranges over all architectures to standard error");
   actions.emplace_back(describe, [da] {
     auto space = make_space(da->space);
     const Task task = task_by_name(da->task);
@@ -203,6 +222,7 @@ void add_space_commands(CLI::App& app, std::vector<std::pair<CLI::App*, Action>>
     for (const auto& e : errors)
       if (e) throw Error(*e);
     for (const auto& line : lines) std::cout << line << "\n";
+    if (da->summary && !lines.empty()) print_summary(da->archs, lines, std::cerr);
     return 0;
   });
 

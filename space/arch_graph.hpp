@@ -69,6 +69,9 @@ struct OpNode {
   int pad_end = 0;             // kSlice: zero padding after the slice (odd sizes, see deepnets1m)
   double dropout = 0.0;        // kDropout
   int cell = -1;               // cell index, -1 outside cells
+  /// kReLU: the reference module runs in place (its input tensor is overwritten, so later
+  /// readers of that input see the activated values; the builder wires them to this node).
+  bool inplace = false;
 };
 
 /// Which input of its consumer an edge feeds (inputs are ordered: concat, channel scale).

@@ -150,8 +150,10 @@ class Builder {
     n.out_shape = std::move(out);
     return add(std::move(n), {x});
   }
-  Vertex relu(Vertex x, const std::string& module) {
-    return param_free(OpKind::kReLU, x, module, shape(x));
+  Vertex relu(Vertex x, const std::string& module, bool inplace = false) {
+    const Vertex y = param_free(OpKind::kReLU, x, module, shape(x));
+    g().node(y).inplace = inplace;
+    return y;
   }
   Vertex conv(Vertex x, const std::string& module, int c_out, int kh, int kw, int sh, int sw,
               int ph, int pw, int dilation = 1, int groups = 1) {
@@ -510,12 +512,14 @@ ArchGraph Builder::build() {
     const int st = imagenet ? 2 : 1;
     Vertex y = conv(x, "stem0.0", C / 2, args_.ks, args_.ks, st, st, args_.ks / 2, args_.ks / 2);
     y = bn(y, "stem0.1");
-    y = relu(y, "stem0.2");
+    y = relu(y, "stem0.2", /*inplace=*/true);
     y = conv(y, "stem0.3", C, 3, 3, st, st, 1, 1);
     y = bn(y, "stem0.4");
-    s0 = Value{y, shape(y)};
-    Vertex z = relu(y, "stem1.0");
-    z = conv(z, "stem1.1", C, 3, 3, 2, 2, 1, 1);
+    // stem1 starts with an in-place ReLU, which overwrites stem0's output: the first cell's
+    // s0 is therefore the activated tensor, not the batch norm's output.
+    const Vertex activated = relu(y, "stem1.0", /*inplace=*/true);
+    s0 = Value{activated, shape(activated)};
+    Vertex z = conv(activated, "stem1.1", C, 3, 3, 2, 2, 1, 1);
     z = bn(z, "stem1.2");
     s1 = Value{z, shape(z)};
   }
@@ -558,7 +562,7 @@ ArchGraph Builder::build() {
     h = linear(h, "classifier.0", args_.fc_dim);
     for (int i = 0; i < args_.fc_layers - 1; ++i) {
       const int base = 1 + 3 * i;
-      h = relu(h, "classifier." + std::to_string(base));
+      h = relu(h, "classifier." + std::to_string(base), /*inplace=*/true);
       OpNode drop;
       drop.kind = OpKind::kDropout;
       drop.module = "classifier." + std::to_string(base + 1);

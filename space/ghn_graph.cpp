@@ -1,8 +1,11 @@
 #include "space/ghn_graph.hpp"
 
 #include <algorithm>
+#include <array>
+#include <cassert>
 #include <functional>
 #include <set>
+#include <utility>
 
 #include "core/error.hpp"
 
@@ -69,130 +72,433 @@ std::string op_base(const std::string& name) {
   return pos == std::string::npos ? name : name.substr(0, pos);
 }
 
-// Expands every ArchGraph node that the output depends on into autograd functions.
+// A tensor of the traced forward pass (batch size 1, as the reference traces): the autograd
+// function that produced it, and its sizes and strides. Strides matter because a reshape of a
+// tensor that cannot be viewed records a copy (CloneBackward0), which the filter reads as msa.
+struct Meta {
+  int fn = -1;
+  int nd = 0;
+  std::array<std::int64_t, 6> size{};
+  std::array<std::int64_t, 6> stride{};
+};
+
+using Dims = std::vector<std::int64_t>;
+
+void set_contiguous(Meta& m) {
+  std::int64_t z = 1;
+  for (int d = m.nd - 1; d >= 0; --d) {
+    m.stride[d] = z;
+    z *= std::max<std::int64_t>(m.size[d], 1);
+  }
+}
+
+Meta make_meta(int fn, const Dims& sizes) {
+  Meta m;
+  m.fn = fn;
+  m.nd = static_cast<int>(sizes.size());
+  for (int d = 0; d < m.nd; ++d) m.size[d] = sizes[d];
+  set_contiguous(m);
+  return m;
+}
+
+Dims sizes_of(const Meta& m) { return Dims(m.size.begin(), m.size.begin() + m.nd); }
+
+bool is_contiguous(const Meta& m) {
+  std::int64_t z = 1;
+  for (int d = m.nd - 1; d >= 0; --d) {
+    if (m.size[d] == 1) continue;
+    if (m.stride[d] != z) return false;
+    z *= m.size[d];
+  }
+  return true;
+}
+
+// PyTorch's channels-last test for a 4-D tensor that is not plainly contiguous.
+bool is_channels_last(const Meta& m) {
+  if (m.nd != 4 || is_contiguous(m)) return false;
+  const std::int64_t c = m.size[1], h = m.size[2], w = m.size[3];
+  const std::int64_t cl[4] = {h * w * c, 1, w * c, c};
+  for (int d = 0; d < 4; ++d)
+    if (m.size[d] != 1 && m.stride[d] != cl[d]) return false;
+  return true;
+}
+
+// Dense strides keeping the dimension order of `m` (what elementwise ops allocate).
+void set_dense_like(Meta& out, const Meta& m) {
+  std::array<int, 6> order{};
+  for (int d = 0; d < m.nd; ++d) order[d] = d;
+  std::sort(order.begin(), order.begin() + m.nd, [&](int a, int b) {
+    return m.stride[a] != m.stride[b] ? m.stride[a] < m.stride[b] : a > b;
+  });
+  std::int64_t z = 1;
+  for (int k = 0; k < m.nd; ++k) {
+    out.stride[order[k]] = z;
+    z *= std::max<std::int64_t>(m.size[order[k]], 1);
+  }
+}
+
+// ATen's computeStride: strides of `shape` as a view of `m`, or false when a copy is needed.
+bool view_strides(const Meta& m, const Dims& shape, std::array<std::int64_t, 6>& out) {
+  const int old_nd = m.nd, new_nd = static_cast<int>(shape.size());
+  if (old_nd == 0) {
+    for (int d = 0; d < new_nd; ++d) out[d] = 1;
+    return true;
+  }
+  int view_d = new_nd - 1;
+  std::int64_t chunk_base = m.stride[old_nd - 1], tensor_numel = 1, view_numel = 1;
+  for (int td = old_nd - 1; td >= 0; --td) {
+    tensor_numel *= m.size[td];
+    if (td == 0 || (m.size[td - 1] != 1 && m.stride[td - 1] != tensor_numel * chunk_base)) {
+      while (view_d >= 0 && (view_numel < tensor_numel || shape[view_d] == 1)) {
+        out[view_d] = view_numel * chunk_base;
+        view_numel *= shape[view_d];
+        --view_d;
+      }
+      if (view_numel != tensor_numel) return false;
+      if (td > 0) {
+        chunk_base = m.stride[td - 1];
+        tensor_numel = 1;
+        view_numel = 1;
+      }
+    }
+  }
+  return view_d == -1;
+}
+
+// Expands every ArchGraph node that the output depends on into the autograd functions PyTorch
+// 2.x records for the reference modules on CPU, in the argument order of each function.
 class Tracer {
  public:
-  explicit Tracer(const ArchGraph& g) : g_(g), memo_(g.num_nodes(), -2) {}
+  explicit Tracer(const ArchGraph& g) : g_(g), memo_(g.num_nodes()), done_(g.num_nodes(), 0) {}
 
   RawGraph raw;
 
-  // The autograd function producing node v's output; -1 when it needs no gradient (the input).
-  int trace(ArchGraph::Vertex v) {
-    if (memo_[v] != -2) return memo_[v];
-    std::vector<int> in;
+  const Meta& trace(ArchGraph::Vertex v) {
+    if (done_[v]) return memo_[v];
+    std::vector<Meta> in;
     for (auto u : g_.inputs(v)) in.push_back(trace(u));
-    return memo_[v] = expand(g_.node(v), in);
+    memo_[v] = expand(g_.node(v), in);
+    done_[v] = 1;
+    return memo_[v];
   }
 
  private:
+  // ---- one recorded function per tensor operation
+  Meta unary(const char* name, const Meta& x, bool dense_like) {
+    Meta y = x;
+    y.fn = raw.fn(name, {x.fn});
+    if (dense_like) set_dense_like(y, x);
+    else set_contiguous(y);
+    return y;
+  }
+  Meta view(const Meta& x, const Dims& shape, const char* name = "ViewBackward0") {
+    Meta y;
+    y.nd = static_cast<int>(shape.size());
+    for (int d = 0; d < y.nd; ++d) y.size[d] = shape[d];
+    const bool ok = view_strides(x, shape, y.stride);
+    assert(ok && "view of a tensor that needs a copy");
+    (void)ok;
+    y.fn = raw.fn(name, {x.fn});
+    return y;
+  }
+  Meta reshape(const Meta& x, Dims shape) {
+    std::int64_t numel = 1, known = 1;
+    for (int d = 0; d < x.nd; ++d) numel *= x.size[d];
+    for (auto s : shape) known *= s == -1 ? 1 : s;
+    for (auto& s : shape)
+      if (s == -1) s = numel / known;
+    std::array<std::int64_t, 6> st{};
+    if (view_strides(x, shape, st)) return view(x, shape);
+    const int copy = raw.fn("CloneBackward0", {x.fn});
+    Meta y = make_meta(raw.fn("UnsafeViewBackward0", {copy}), shape);
+    return y;
+  }
+  Meta permute(const Meta& x, const std::vector<int>& perm) {
+    Meta y;
+    y.nd = x.nd;
+    for (int d = 0; d < x.nd; ++d) {
+      y.size[d] = x.size[perm[d]];
+      y.stride[d] = x.stride[perm[d]];
+    }
+    y.fn = raw.fn("PermuteBackward0", {x.fn});
+    return y;
+  }
+  Meta unsqueeze_last(const Meta& x) {
+    Meta y = x;
+    y.size[x.nd] = 1;
+    y.stride[x.nd] = 1;
+    y.nd = x.nd + 1;
+    y.fn = raw.fn("UnsqueezeBackward0", {x.fn});
+    return y;
+  }
+  Meta slice(const Meta& x, int dim, std::int64_t start, std::int64_t step) {
+    Meta y = x;
+    y.size[dim] = std::max<std::int64_t>(0, (x.size[dim] - start + step - 1) / step);
+    y.stride[dim] = x.stride[dim] * step;
+    y.fn = raw.fn("SliceBackward0", {x.fn});
+    return y;
+  }
+  // x[:, :, start::step, start::step]: Python indexing records a slice for every dimension.
+  Meta index4(const Meta& x, std::int64_t start, std::int64_t step) {
+    return slice(slice(slice(slice(x, 0, 0, 1), 1, 0, 1), 2, start, step), 3, start, step);
+  }
+  Meta sum_dim(const Meta& x, int d) {
+    Dims s = sizes_of(x);
+    s[d] = 1;
+    return make_meta(raw.fn("SumBackward1", {x.fn}), s);
+  }
+  Meta binary(const char* name, const Meta& a, int b_fn) {
+    Meta y = a;
+    y.fn = raw.fn(name, {a.fn, b_fn});
+    set_dense_like(y, a);
+    return y;
+  }
+  Meta conv_like(const char* name, const Meta& x, std::vector<int> next, const OpNode& n,
+                 std::array<std::int64_t, 6> attr = {}) {
+    Meta y = make_meta(raw.fn(name, std::move(next), attr[0] ? Dims{1, 1, attr[0], attr[1]} : Dims{}),
+                       {1, n.out_shape.at(0), n.out_shape.at(1), n.out_shape.at(2)});
+    if (is_channels_last(x)) {
+      const std::int64_t c = y.size[1], h = y.size[2], w = y.size[3];
+      y.stride = {h * w * c, 1, w * c, c, 0, 0};
+    }
+    return y;
+  }
+
+  // torch.einsum with two operands, as ATen decomposes it (sumproduct_pair).
+  Meta einsum2(const std::string& lhs_a, const std::string& lhs_b, const std::string& out_lbl,
+               const Meta& a, const Meta& b) {
+    std::string order = out_lbl;
+    for (char c : lhs_a + lhs_b)
+      if (out_lbl.find(c) == std::string::npos && order.find(c) == std::string::npos) order += c;
+    const int nlab = static_cast<int>(order.size()), out_size = static_cast<int>(out_lbl.size());
+    auto align = [&](Meta x, const std::string& lab) {
+      std::vector<int> perm(nlab, -1);
+      int j = 0;
+      for (char c : lab) perm[order.find(c)] = j++;
+      for (int i = 0; i < nlab; ++i)
+        if (perm[i] == -1) {
+          x = unsqueeze_last(x);
+          perm[i] = j++;
+        }
+      return permute(x, perm);
+    };
+    Meta A = align(a, lhs_a), B = align(b, lhs_b);
+    std::vector<int> sum_dims;
+    for (int d = out_size; d < nlab; ++d)
+      if (A.size[d] != 1 && B.size[d] != 1) sum_dims.push_back(d);
+    for (int d = out_size; d < nlab; ++d) {
+      if (std::find(sum_dims.begin(), sum_dims.end(), d) != sum_dims.end()) continue;
+      if (A.size[d] != 1) A = sum_dim(A, d);
+      else if (B.size[d] != 1) B = sum_dim(B, d);
+    }
+    Meta res = sumproduct_pair(A, B, sum_dims);
+    if (nlab > out_size) res = view(res, Dims(res.size.begin(), res.size.begin() + out_size));
+    return res;
+  }
+  Meta sumproduct_pair(Meta left, Meta right, const std::vector<int>& sum_dims) {
+    const int dim = left.nd;
+    std::vector<int> lro, lo, ro;
+    std::int64_t sum_size = 1, lro_size = 1, lo_size = 1, ro_size = 1;
+    auto is_sum = [&](int i) { return std::find(sum_dims.begin(), sum_dims.end(), i) != sum_dims.end(); };
+    for (int i = 0; i < dim; ++i) {
+      const bool sl = left.size[i] != 1, sr = right.size[i] != 1;
+      if (is_sum(i)) {
+        if (sl && sr) sum_size *= left.size[i];
+        else if (sl) left = sum_dim(left, i);
+        else if (sr) right = sum_dim(right, i);
+      } else if (sl && sr) {
+        lro.push_back(i);
+        lro_size *= left.size[i];
+      } else if (sl) {
+        lo.push_back(i);
+        lo_size *= left.size[i];
+      } else {
+        ro.push_back(i);
+        ro_size *= right.size[i];
+      }
+    }
+    Dims out_sz;
+    for (int d : lro) out_sz.push_back(left.size[d]);
+    for (int d : lo) out_sz.push_back(left.size[d]);
+    for (std::size_t k = 0; k < sum_dims.size(); ++k) out_sz.push_back(1);
+    for (int d : ro) out_sz.push_back(right.size[d]);
+    auto cat = [](std::initializer_list<const std::vector<int>*> parts) {
+      std::vector<int> out;
+      for (const auto* p : parts) out.insert(out.end(), p->begin(), p->end());
+      return out;
+    };
+    const std::vector<int> lperm = cat({&lro, &lo, &sum_dims, &ro});
+    const std::vector<int> rperm = cat({&lro, &sum_dims, &ro, &lo});
+    std::vector<int> operm(out_sz.size(), -1);
+    for (std::size_t i = 0; i < lperm.size(); ++i) operm[lperm[i]] = static_cast<int>(i);
+    const Meta L = reshape(permute(left, lperm), {lro_size, lo_size, sum_size});
+    const Meta R = reshape(permute(right, rperm), {lro_size, sum_size, ro_size});
+    const Meta res = make_meta(raw.fn("BmmBackward0", {L.fn, R.fn}), {lro_size, lo_size, ro_size});
+    return permute(view(res, out_sz), operm);
+  }
+
+  // ---- modules
+  int leaf(const ParamTensor& p, Module m, GhnNodeType t) { return raw.leaf(p, m, t); }
+  Meta linear(const Meta& x, const OpNode& n) {
+    const int w = leaf(n.params.at(0), Module::kLinear, GhnNodeType::kConv);
+    const int b = n.params.size() > 1 ? leaf(n.params[1], Module::kLinear, GhnNodeType::kBias) : -1;
+    const int wt = raw.fn("TBackward0", {w});
+    const std::int64_t out = n.params[0].shape[0], in = n.params[0].shape[1];
+    if (x.nd == 2) {
+      if (b >= 0) return make_meta(raw.fn("AddmmBackward0", {b, x.fn, wt}), {x.size[0], out});
+      return make_meta(raw.fn("MmBackward0", {x.fn, wt}), {x.size[0], out});
+    }
+    // (B, N, C): bias and a contiguous input take the flattened addmm; otherwise matmul folds.
+    const Meta flat = reshape(x, {x.size[0] * x.size[1], in});
+    if (b >= 0 && is_contiguous(x)) {
+      const Meta mm = make_meta(raw.fn("AddmmBackward0", {b, flat.fn, wt}), {flat.size[0], out});
+      return view(mm, {x.size[0], x.size[1], out});
+    }
+    const int mm = raw.fn("MmBackward0", {flat.fn, wt});
+    Meta y = make_meta(raw.fn("UnsafeViewBackward0", {mm}), {x.size[0], x.size[1], out});
+    if (b >= 0) y.fn = raw.fn("AddBackward0", {y.fn, b});
+    return y;
+  }
+  // einops.rearrange 'b n (h d) -> b h n d' and back (einops reshapes before and after).
+  Meta split_heads(const Meta& x, std::int64_t heads) {
+    Meta y = reshape(x, {x.size[0], x.size[1], heads, x.size[2] / heads});
+    y = permute(y, {0, 2, 1, 3});
+    return reshape(y, sizes_of(y));
+  }
+  Meta merge_heads(Meta x) {
+    x = reshape(x, sizes_of(x));
+    x = permute(x, {0, 2, 1, 3});
+    return reshape(x, {x.size[0], x.size[1], x.size[2] * x.size[3]});
+  }
+  Meta attention(const Meta& qkv, int heads) {
+    const int split = raw.fn("SplitBackward0", {qkv.fn});
+    Meta part = qkv;  // each chunk keeps the parent's strides
+    part.fn = split;
+    part.size[2] = qkv.size[2] / 3;
+    const Meta q = split_heads(part, heads), k = split_heads(part, heads),
+               v = split_heads(part, heads);
+    Meta dots = einsum2("bhid", "bhjd", "bhij", q, k);
+    dots = binary("MulBackward0", dots, -1);  // * dim_head^-0.5
+    const Meta attn = make_meta(raw.fn("SoftmaxBackward0", {dots.fn}), sizes_of(dots));
+    return merge_heads(einsum2("bhij", "bhjd", "bhid", attn, v));
+  }
+
   GhnNodeType conv_type(const OpNode& n) const {
     if (n.groups > 1) return n.dilation > 1 ? GhnNodeType::kDilConv : GhnNodeType::kSepConv;
     return GhnNodeType::kConv;
   }
-  int weight(const OpNode& n, Module m, GhnNodeType t) { return raw.leaf(n.params.at(0), m, t); }
-  int bias(const OpNode& n, Module m) {
-    if (n.params.size() < 2) return -1;
-    return raw.leaf(n.params[1], m, GhnNodeType::kBias);
-  }
-  int t(int w) { return raw.fn("TBackward0", {w}); }
 
-  int expand(const OpNode& n, const std::vector<int>& in) {
-    auto x = [&](std::size_t i = 0) { return in.at(i); };
+  Meta expand(const OpNode& n, const std::vector<Meta>& in) {
     switch (n.kind) {
       case OpKind::kInput:
-        return -1;
-      case OpKind::kConv2d:
-        return raw.fn("ConvolutionBackward0",
-                      {x(), weight(n, Module::kConv2d, conv_type(n)), bias(n, Module::kConv2d)});
-      case OpKind::kBatchNorm2d:
-        return raw.fn("NativeBatchNormBackward0",
-                      {x(), weight(n, Module::kBatchNorm, GhnNodeType::kBn),
-                       bias(n, Module::kBatchNorm)});
-      case OpKind::kLayerNorm:
-        return raw.fn("NativeLayerNormBackward0",
-                      {x(), weight(n, Module::kLayerNorm, GhnNodeType::kLn),
-                       bias(n, Module::kLayerNorm)});
-      case OpKind::kLinear: {
-        const bool tokens = n.out_shape.size() > 1;  // F.linear on (B, N, C) folds the batch
-        const int w = weight(n, Module::kLinear, GhnNodeType::kConv);
-        const int b = bias(n, Module::kLinear);
-        if (!tokens) {
-          if (b >= 0) return raw.fn("AddmmBackward0", {b, x(), t(w)});
-          return raw.fn("MmBackward0", {x(), t(w)});
-        }
-        const int flat = raw.fn("ViewBackward0", {x()});
-        if (b >= 0) return raw.fn("ViewBackward0", {raw.fn("AddmmBackward0", {b, flat, t(w)})});
-        return raw.fn("UnsafeViewBackward0", {raw.fn("MmBackward0", {flat, t(w)})});
+        return make_meta(-1, {1, n.out_shape.at(0), n.out_shape.at(1), n.out_shape.at(2)});
+      case OpKind::kConv2d: {
+        const int w = leaf(n.params.at(0), Module::kConv2d, conv_type(n));
+        const int b = n.params.size() > 1 ? leaf(n.params[1], Module::kConv2d, GhnNodeType::kBias) : -1;
+        return conv_like("ConvolutionBackward0", in[0], {in[0].fn, w, b}, n);
       }
-      case OpKind::kPosEnc:
-        return raw.fn("AddBackward0", {x(), weight(n, Module::kPosEnc, GhnNodeType::kPosEnc)});
+      case OpKind::kBatchNorm2d: {
+        Meta y = in[0];
+        y.fn = raw.fn("NativeBatchNormBackward0",
+                      {in[0].fn, leaf(n.params.at(0), Module::kBatchNorm, GhnNodeType::kBn),
+                       leaf(n.params.at(1), Module::kBatchNorm, GhnNodeType::kBias)});
+        if (!is_channels_last(in[0])) set_contiguous(y);
+        return y;
+      }
+      case OpKind::kLayerNorm: {
+        Meta y = in[0];
+        y.fn = raw.fn("NativeLayerNormBackward0",
+                      {in[0].fn, leaf(n.params.at(0), Module::kLayerNorm, GhnNodeType::kLn),
+                       leaf(n.params.at(1), Module::kLayerNorm, GhnNodeType::kBias)});
+        set_contiguous(y);
+        return y;
+      }
+      case OpKind::kLinear:
+        return linear(in[0], n);
+      case OpKind::kPosEnc: {
+        Meta y = in[0];
+        y.fn = raw.fn("AddBackward0", {in[0].fn, leaf(n.params.at(0), Module::kPosEnc, GhnNodeType::kPosEnc)});
+        set_contiguous(y);
+        return y;
+      }
       case OpKind::kReLU:
-        return raw.fn("ReluBackward0", {x()});
+        if (n.inplace) {  // rebases the input's history, keeps its layout
+          Meta y = in[0];
+          y.fn = raw.fn("ReluBackward0", {in[0].fn});
+          return y;
+        }
+        return unary("ReluBackward0", in[0], /*dense_like=*/true);
       case OpKind::kGELU:
-        return raw.fn("GeluBackward0", {x()});
+        return unary("GeluBackward0", in[0], true);
       case OpKind::kHardswish:
-        return raw.fn("HardswishBackward0", {x()});
+        return unary("HardswishBackward0", in[0], true);
       case OpKind::kMaxPool2d:
-        return raw.fn("MaxPool2DWithIndicesBackward0", {x()}, {1, 1, n.kernel_h, n.kernel_w});
+        return conv_like("MaxPool2DWithIndicesBackward0", in[0], {in[0].fn}, n,
+                         {n.kernel_h, n.kernel_w});
       case OpKind::kAvgPool2d:
-        return raw.fn("AvgPool2DBackward0", {x()}, {1, 1, n.kernel_h, n.kernel_w});
+        return conv_like("AvgPool2DBackward0", in[0], {in[0].fn}, n, {n.kernel_h, n.kernel_w});
       case OpKind::kGlobalAvgPool:
         // adaptive_avg_pool2d(x, 1) runs as mean(dim=(-1, -2), keepdim=True).
-        return raw.fn("MeanBackward1:keepdim", {x()});
+        return make_meta(raw.fn("MeanBackward1:keepdim", {in[0].fn}), {1, in[0].size[1], 1, 1});
       case OpKind::kAdd: {
-        int acc = x(0);
-        for (std::size_t i = 1; i < in.size(); ++i) acc = raw.fn("AddBackward0", {acc, x(i)});
+        Meta acc = in[0];
+        for (std::size_t i = 1; i < in.size(); ++i) acc = binary("AddBackward0", acc, in[i].fn);
         return acc;
       }
-      case OpKind::kConcat:
-        return raw.fn("CatBackward0", in);
-      case OpKind::kSlice: {
-        int y = x();
-        if (n.offset != 0 || n.step != 1) {
-          y = raw.fn("SliceBackward0", {y});  // dim 2
-          y = raw.fn("SliceBackward0", {y});  // dim 3
+      case OpKind::kConcat: {
+        std::vector<int> next;
+        bool channels_last = true;
+        for (const Meta& m : in) {
+          next.push_back(m.fn);
+          channels_last = channels_last && is_channels_last(m);
         }
-        if (n.pad_end > 0) y = raw.fn("ConstantPadNdBackward0", {y});
+        Meta y = make_meta(raw.fn("CatBackward0", next),
+                           {1, n.out_shape.at(0), n.out_shape.at(1), n.out_shape.at(2)});
+        if (channels_last) {
+          const std::int64_t c = y.size[1], h = y.size[2], w = y.size[3];
+          y.stride = {h * w * c, 1, w * c, c, 0, 0};
+        }
+        return y;
+      }
+      case OpKind::kSlice: {
+        Meta y = in[0];
+        if (n.offset != 0 || n.step != 1) y = index4(y, n.offset, n.step);
+        if (n.pad_end > 0)  // ghnas-only (odd sizes); the reference cannot build these nets
+          y = make_meta(raw.fn("ConstantPadNdBackward0", {y.fn}),
+                        {1, n.out_shape.at(0), n.out_shape.at(1), n.out_shape.at(2)});
         return y;
       }
       case OpKind::kZeros:
-        return raw.fn("MulBackward0", {x(), -1});
-      case OpKind::kSpatialMean:
-        return raw.fn("MeanBackward1", {raw.fn("ViewBackward0", {x()})});
-      case OpKind::kChannelScale:
-        return raw.fn("MulBackward0", {x(0), raw.fn("ViewBackward0", {x(1)})});
-      case OpKind::kToTokens:
-        return raw.fn("PermuteBackward0", {raw.fn("ViewBackward0", {x()})});
-      case OpKind::kFromTokens:
-        return raw.fn("ViewBackward0", {raw.fn("PermuteBackward0", {x()})});
-      case OpKind::kAttention: {
-        const int split = raw.fn("SplitBackward0", {x()});
-        auto heads = [&] { return raw.fn("PermuteBackward0", {raw.fn("ViewBackward0", {split})}); };
-        const int q = heads(), k = heads(), v = heads();
-        // einsum('bhid,bhjd->bhij') as batched matrix products on views.
-        auto bmm = [&](int a, int b) {
-          const int prod = raw.fn("BmmBackward0", {raw.fn("ViewBackward0", {a}),
-                                                    raw.fn("ViewBackward0", {b})});
-          return raw.fn("ViewBackward0", {prod});
-        };
-        const int dots = raw.fn("MulBackward0", {bmm(q, raw.fn("PermuteBackward0", {k})), -1});
-        const int attn = raw.fn("SoftmaxBackward0", {dots});
-        const int out = bmm(attn, v);
-        const int perm = raw.fn("PermuteBackward0", {out});
-        return raw.fn("UnsafeViewBackward0", {raw.fn("CloneBackward0", {perm})});
+        return binary("MulBackward0", in[0], -1);
+      case OpKind::kSpatialMean: {
+        const Meta flat = reshape(in[0], {in[0].size[0], in[0].size[1], -1});
+        return make_meta(raw.fn("MeanBackward1", {flat.fn}), {flat.size[0], flat.size[1]});
       }
+      case OpKind::kChannelScale: {
+        const Meta gate = view(in[1], {in[1].size[0], in[1].size[1], 1, 1});
+        return binary("MulBackward0", in[0], gate.fn);
+      }
+      case OpKind::kToTokens: {
+        const Meta flat = reshape(in[0], {in[0].size[0], in[0].size[1], -1});
+        return permute(flat, {0, 2, 1});
+      }
+      case OpKind::kFromTokens:
+        return view(permute(in[0], {0, 2, 1}),
+                    {1, n.out_shape.at(0), n.out_shape.at(1), n.out_shape.at(2)});
+      case OpKind::kAttention:
+        return attention(in[0], n.heads);
       case OpKind::kFlatten:
-        return raw.fn("ViewBackward0", {x()});
+        return reshape(in[0], {in[0].size[0], -1});
       case OpKind::kDropout:
         // Dropout in training mode on CPU multiplies by a random mask.
-        return n.dropout > 0 ? raw.fn("MulBackward0", {x(), -1}) : x();
+        return n.dropout > 0 ? binary("MulBackward0", in[0], -1) : in[0];
     }
-    throw ArchError(detail::str_cat("the GHN graph cannot represent op '", op_kind_name(n.kind),
-                                    "'"));
+    throw ArchError(detail::str_cat("the GHN graph cannot represent op '", op_kind_name(n.kind), "'"));
   }
 
   const ArchGraph& g_;
-  std::vector<int> memo_;
+  std::vector<Meta> memo_;
+  std::vector<char> done_;
 };
 
 // A node of the reference's list: a parameter or a parameter-free autograd function.
@@ -202,16 +508,25 @@ struct ListNode {
   bool param = false;
 };
 
+// Adjacency as sorted vectors: graphs are small and sparse, and sets cost an allocation per edge.
 struct AdjGraph {
-  std::vector<std::set<int>> succ, pred;
+  std::vector<std::vector<int>> succ, pred;
   explicit AdjGraph(std::size_t n = 0) : succ(n), pred(n) {}
+  static void insert(std::vector<int>& v, int x) {
+    auto it = std::lower_bound(v.begin(), v.end(), x);
+    if (it == v.end() || *it != x) v.insert(it, x);
+  }
+  static void erase(std::vector<int>& v, int x) {
+    auto it = std::lower_bound(v.begin(), v.end(), x);
+    if (it != v.end() && *it == x) v.erase(it);
+  }
   void add(int a, int b) {
     if (a == b) return;
-    succ[a].insert(b);
-    pred[b].insert(a);
+    insert(succ[a], b);
+    insert(pred[b], a);
   }
   void clear_in(int b) {
-    for (int a : pred[b]) succ[a].erase(b);
+    for (int a : pred[b]) erase(succ[a], b);
     pred[b].clear();
   }
 };
@@ -219,7 +534,7 @@ struct AdjGraph {
 class ReferenceGraphBuilder {
  public:
   explicit ReferenceGraphBuilder(const ArchGraph& g) : tracer_(g) {
-    const int out = tracer_.trace(g.output());
+    const int out = tracer_.trace(g.output()).fn;
     GHNAS_CHECK_AS(ArchError, out >= 0, "the network output does not depend on any parameter");
     traverse(out);
   }
@@ -507,38 +822,34 @@ void compute_shortest_paths(GhnGraph& g, int s_max) {
   g.s_max = s_max;
   g.paths.clear();
   const int n = static_cast<int>(g.nodes.size());
-  // Compressed adjacency (CSR) keeps the BFS cache-friendly.
-  std::vector<int> offset(n + 1, 0), target(g.edges.size());
-  for (auto [a, b] : g.edges) ++offset[a + 1];
+  // Breadth-first search backwards from every destination over a compressed predecessor list
+  // (CSR): the pairs come out grouped by destination, which is how the GNN consumes them,
+  // without sorting tens of thousands of pairs.
+  std::vector<int> offset(n + 1, 0), source(g.edges.size());
+  for (auto [a, b] : g.edges) ++offset[b + 1];
   for (int i = 0; i < n; ++i) offset[i + 1] += offset[i];
   {
     std::vector<int> fill(offset.begin(), offset.end() - 1);
-    for (auto [a, b] : g.edges) target[fill[a]++] = b;
+    for (auto [a, b] : g.edges) source[fill[b]++] = a;
   }
   const int cutoff = std::max(s_max, 1);
-  std::vector<int> dist(n, -1), frontier, next, touched;
-  for (int src = 0; src < n; ++src) {
-    frontier.assign(1, src);
-    dist[src] = 0;
-    touched.assign(1, src);
+  std::vector<int> seen(n, -1), frontier, next;
+  for (int dst = 0; dst < n; ++dst) {
+    frontier.assign(1, dst);
+    seen[dst] = dst;
     for (int d = 1; d <= cutoff && !frontier.empty(); ++d) {
       next.clear();
       for (int u : frontier)
         for (int k = offset[u]; k < offset[u + 1]; ++k) {
-          const int w = target[k];
-          if (dist[w] >= 0) continue;
-          dist[w] = d;
-          touched.push_back(w);
+          const int w = source[k];
+          if (seen[w] == dst) continue;
+          seen[w] = dst;
           next.push_back(w);
-          g.paths.push_back({src, w, d});
+          g.paths.push_back({w, dst, d});
         }
       frontier.swap(next);
     }
-    for (int t : touched) dist[t] = -1;
   }
-  std::sort(g.paths.begin(), g.paths.end(), [](const VirtualEdge& x, const VirtualEdge& y) {
-    return x.dst != y.dst ? x.dst < y.dst : x.src < y.src;
-  });
 }
 
 GhnGraph build_ghn_graph(const ArchGraph& graph, int s_max) {

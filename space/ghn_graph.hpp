@@ -60,7 +60,7 @@ struct GhnGraph {
   /// 1-hop edges (src, dst).
   std::vector<std::pair<int, int>> edges;
   /// Every reachable ordered pair with 1 <= dist <= s_max (the 1-hop edges included, with
-  /// dist 1: GHN-2's shortest-path messages also run along them), sorted by (dst, src).
+  /// dist 1: GHN-2's shortest-path messages also run along them), grouped by dst.
   std::vector<VirtualEdge> paths;
   int s_max = 50;
 

@@ -1,0 +1,7 @@
+#!/usr/bin/env bash
+# Builds ghnas and runs every test (GoogleTest through CTest). Reference data is read from
+# ../shared beside the repository (set GHNAS_SHARED_DIR to use another copy).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/build.sh
+ctest --test-dir "${BUILD_DIR:-build}" -j "${JOBS:-2}" --output-on-failure
