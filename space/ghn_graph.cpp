@@ -4,7 +4,7 @@
 #include <array>
 #include <cassert>
 #include <functional>
-#include <set>
+#include <cstring>
 #include <utility>
 
 #include "core/error.hpp"
@@ -27,50 +27,80 @@ constexpr const char* kTypeNames[kNumGhnNodeTypes] = {
 
 enum class Module : std::uint8_t { kNone, kConv2d, kLinear, kBatchNorm, kLayerNorm, kPosEnc };
 
-struct RawFn {
-  std::string name;   // autograd function ("ConvolutionBackward0") or parameter name
-  bool leaf = false;  // a parameter (AccumulateGrad)
-  Module module = Module::kNone;
-  GhnNodeType type = GhnNodeType::kConv;  // for leaves
-  std::vector<std::int64_t> shape;        // leaves, and {1, 1, k, k} for pools
-  std::vector<int> next;                  // inputs in argument order; -1 for None
+// What the reference's filter sees in a node's name. Only these distinctions matter to it.
+enum class FnKind : std::uint8_t {
+  kParam,        // a parameter tensor (AccumulateGrad)
+  kUnsupported,  // any function GHN-2 has no type for (views, ReLU, matmuls, ...)
+  kHardswish,    // unsupported, but the cse heuristic looks for it
+  kSoftmax,      // unsupported, but the msa heuristic looks for it
+  kMul,
+  kClone,
+  kMean,
+  kAdd,
+  kCat,
+  kMaxPool,
+  kAvgPool,
+  kInput,
 };
+
+struct RawFn {
+  const char* name = "";  // autograd function name (a string literal)
+  FnKind kind = FnKind::kUnsupported;
+  Module module = Module::kNone;
+  GhnNodeType type = GhnNodeType::kConv;  // parameters
+  bool keepdim = false;                   // kMean
+  const ParamTensor* param = nullptr;     // parameters
+  std::int64_t kernel_h = 0, kernel_w = 0;  // pools
+  int next_begin = 0, next_count = 0;     // inputs in argument order (-1 for None)
+};
+
+FnKind classify(const char* name) {
+  static const std::pair<const char*, FnKind> kKinds[] = {
+      {"MulBackward0", FnKind::kMul},         {"CloneBackward0", FnKind::kClone},
+      {"MeanBackward1", FnKind::kMean},       {"AddBackward0", FnKind::kAdd},
+      {"CatBackward0", FnKind::kCat},         {"MaxPool2DWithIndicesBackward0", FnKind::kMaxPool},
+      {"AvgPool2DBackward0", FnKind::kAvgPool}, {"HardswishBackward0", FnKind::kHardswish},
+      {"SoftmaxBackward0", FnKind::kSoftmax}};
+  for (const auto& [n, k] : kKinds)
+    if (std::strcmp(n, name) == 0) return k;
+  return FnKind::kUnsupported;
+}
 
 class RawGraph {
  public:
-  int fn(std::string name, std::vector<int> next, std::vector<std::int64_t> shape = {}) {
-    RawFn f;
-    f.name = std::move(name);
-    f.next = std::move(next);
-    f.shape = std::move(shape);
-    fns_.push_back(std::move(f));
-    return static_cast<int>(fns_.size()) - 1;
-  }
+  int fn(const char* name, std::initializer_list<int> next) { return add_fn(name, next.begin(), next.size()); }
+  int fn(const char* name, const std::vector<int>& next) { return add_fn(name, next.data(), next.size()); }
   int leaf(const ParamTensor& p, Module module, GhnNodeType type) {
     RawFn f;
-    f.name = p.name;
-    f.leaf = true;
+    f.name = p.name.c_str();
+    f.kind = FnKind::kParam;
     f.module = module;
     f.type = type;
-    f.shape = p.shape;
-    fns_.push_back(std::move(f));
+    f.param = &p;
+    fns_.push_back(f);
     return static_cast<int>(fns_.size()) - 1;
   }
+  RawFn& operator[](int i) { return fns_[i]; }
   const RawFn& operator[](int i) const { return fns_[i]; }
-  std::size_t size() const { return fns_.size(); }
+  const int* next(int i) const { return next_.data() + fns_[i].next_begin; }
+  int size() const { return static_cast<int>(fns_.size()); }
 
  private:
+  int add_fn(const char* name, const int* next, std::size_t count) {
+    RawFn f;
+    f.name = name;
+    f.kind = classify(name);
+    f.next_begin = static_cast<int>(next_.size());
+    f.next_count = static_cast<int>(count);
+    next_.insert(next_.end(), next, next + count);
+    fns_.push_back(f);
+    return static_cast<int>(fns_.size()) - 1;
+  }
   std::vector<RawFn> fns_;
+  std::vector<int> next_;
 };
 
 bool contains(const std::string& s, const char* part) { return s.find(part) != std::string::npos; }
-bool starts_with(const std::string& s, const char* prefix) { return s.rfind(prefix, 0) == 0; }
-
-// The name before "Backward" decides how the filter treats a parameter-free node.
-std::string op_base(const std::string& name) {
-  const auto pos = name.find("Backward");
-  return pos == std::string::npos ? name : name.substr(0, pos);
-}
 
 // A tensor of the traced forward pass (batch size 1, as the reference traces): the autograd
 // function that produced it, and its sizes and strides. Strides matter because a reshape of a
@@ -253,10 +283,10 @@ class Tracer {
     set_dense_like(y, a);
     return y;
   }
-  Meta conv_like(const char* name, const Meta& x, std::vector<int> next, const OpNode& n,
-                 std::array<std::int64_t, 6> attr = {}) {
-    Meta y = make_meta(raw.fn(name, std::move(next), attr[0] ? Dims{1, 1, attr[0], attr[1]} : Dims{}),
-                       {1, n.out_shape.at(0), n.out_shape.at(1), n.out_shape.at(2)});
+  Meta conv_like(const char* name, const Meta& x, std::initializer_list<int> next, const OpNode& n) {
+    Meta y = make_meta(raw.fn(name, next), {1, n.out_shape.at(0), n.out_shape.at(1), n.out_shape.at(2)});
+    raw[y.fn].kernel_h = n.kernel_h;
+    raw[y.fn].kernel_w = n.kernel_w;
     if (is_channels_last(x)) {
       const std::int64_t c = y.size[1], h = y.size[2], w = y.size[3];
       y.stride = {h * w * c, 1, w * c, c, 0, 0};
@@ -433,13 +463,16 @@ class Tracer {
       case OpKind::kHardswish:
         return unary("HardswishBackward0", in[0], true);
       case OpKind::kMaxPool2d:
-        return conv_like("MaxPool2DWithIndicesBackward0", in[0], {in[0].fn}, n,
-                         {n.kernel_h, n.kernel_w});
+        return conv_like("MaxPool2DWithIndicesBackward0", in[0], {in[0].fn}, n);
       case OpKind::kAvgPool2d:
-        return conv_like("AvgPool2DBackward0", in[0], {in[0].fn}, n, {n.kernel_h, n.kernel_w});
+        return conv_like("AvgPool2DBackward0", in[0], {in[0].fn}, n);
       case OpKind::kGlobalAvgPool:
         // adaptive_avg_pool2d(x, 1) runs as mean(dim=(-1, -2), keepdim=True).
-        return make_meta(raw.fn("MeanBackward1:keepdim", {in[0].fn}), {1, in[0].size[1], 1, 1});
+      {
+        const Meta y = make_meta(raw.fn("MeanBackward1", {in[0].fn}), {1, in[0].size[1], 1, 1});
+        raw[y.fn].keepdim = true;
+        return y;
+      }
       case OpKind::kAdd: {
         Meta acc = in[0];
         for (std::size_t i = 1; i < in.size(); ++i) acc = binary("AddBackward0", acc, in[i].fn);
@@ -501,17 +534,13 @@ class Tracer {
   std::vector<char> done_;
 };
 
-// A node of the reference's list: a parameter or a parameter-free autograd function.
-struct ListNode {
-  int fn = -1;        // index into RawGraph; -1 for the input and the pos_enc sum
-  std::string name;   // parameter name or function name
-  bool param = false;
-};
-
-// Adjacency as sorted vectors: graphs are small and sparse, and sets cost an allocation per edge.
+// Sorted adjacency lists: graphs are small and sparse.
 struct AdjGraph {
   std::vector<std::vector<int>> succ, pred;
-  explicit AdjGraph(std::size_t n = 0) : succ(n), pred(n) {}
+  void resize(std::size_t n) {
+    succ.resize(n);
+    pred.resize(n);
+  }
   static void insert(std::vector<int>& v, int x) {
     auto it = std::lower_bound(v.begin(), v.end(), x);
     if (it == v.end() || *it != x) v.insert(it, x);
@@ -529,254 +558,234 @@ struct AdjGraph {
     for (int a : pred[b]) erase(succ[a], b);
     pred[b].clear();
   }
+  void detach(int v) {
+    clear_in(v);
+    for (int b : succ[v]) erase(pred[b], v);
+    succ[v].clear();
+  }
 };
 
+// Runs the reference's graph construction on the emulated autograd graph: depth-first numbering
+// from the output, the Linear rewiring, the input node, networkx's topological sort, the pos_enc
+// sum, and the filter passes. Nodes keep stable ids; `order_` is the reference's list.
 class ReferenceGraphBuilder {
  public:
   explicit ReferenceGraphBuilder(const ArchGraph& g) : tracer_(g) {
     const int out = tracer_.trace(g.output()).fn;
     GHNAS_CHECK_AS(ArchError, out >= 0, "the network output does not depend on any parameter");
+    link_.assign(tracer_.raw.size(), kUnseen);
     traverse(out);
   }
 
   GhnGraph finish(int s_max);
 
  private:
-  struct Seen {
-    int link = -1;
-    std::string name;
-    bool done = false;
+  static constexpr int kUnseen = -2;
+
+  struct Node {
+    int fn;  // raw function, or -1 for the input and the sum after pos_enc
+    FnKind kind;
   };
 
-  // Depth-first walk from the output, numbering nodes in the order the reference does.
-  std::pair<int, std::string> traverse(int f) {
-    if (seen_.size() < tracer_.raw.size()) seen_.resize(tracer_.raw.size());
-    if (seen_[f].done) return {seen_[f].link, seen_[f].name};
+  bool is_bias_name(int f) const {
+    const RawFn& r = tracer_.raw[f];
+    return r.kind == FnKind::kParam && contains(r.param->name, "bias");
+  }
+
+  // Numbers nodes in the reference's order. A function whose inputs include parameters is
+  // represented by those parameters (norm biases excepted); its inputs link to the first of them
+  // and its consumers to the last. Returns the node that consumers link from (-1: none).
+  int traverse(int f) {
+    if (link_[f] != kUnseen) return link_[f];
     const RawFn& fn = tracer_.raw[f];
+    if (fn.kind == FnKind::kParam) return link_[f] = -1;  // a norm bias: no node
     int link = -1, start = -1;
-    if (!fn.leaf) {
-      std::vector<int> leaves;
-      for (int u : fn.next) {
-        if (u < 0 || !tracer_.raw[u].leaf) continue;
-        const RawFn& p = tracer_.raw[u];
-        // Biases of norm layers are predicted with their weights and get no node.
-        if ((p.module == Module::kBatchNorm || p.module == Module::kLayerNorm) &&
-            contains(p.name, ".bias"))
-          continue;
-        leaves.push_back(u);
-      }
-      if (leaves.empty()) leaves.push_back(f);
-      for (int l : leaves) {
-        link = static_cast<int>(list_.size());
-        if (start < 0) start = link;
-        list_.push_back({l, tracer_.raw[l].name, tracer_.raw[l].leaf});
-        seen_[l] = {link, tracer_.raw[l].name, true};
-      }
+    const int* next = tracer_.raw.next(f);
+    for (int k = 0; k < fn.next_count; ++k) {
+      const int u = next[k];
+      if (u < 0 || tracer_.raw[u].kind != FnKind::kParam) continue;
+      const RawFn& p = tracer_.raw[u];
+      if ((p.module == Module::kBatchNorm || p.module == Module::kLayerNorm) &&
+          contains(p.param->name, ".bias"))
+        continue;
+      link = add_node(u);
+      if (start < 0) start = link;
+      link_[u] = link;
     }
-    seen_[f] = {link, fn.leaf ? std::string("AccumulateGrad") : fn.name, true};
-    if (fn.leaf && link < 0) seen_[f].link = -1;
-    for (int u : fn.next) {
+    if (link < 0) start = link = add_node(f);
+    link_[f] = link;
+    for (int k = 0; k < fn.next_count; ++k) {
+      const int u = tracer_.raw.next(f)[k];
       if (u < 0) continue;
-      auto [l, name] = traverse(u);
+      const int l = traverse(u);
       if (l >= 0 && l != start)
-        edges_.emplace_back(contains(name, "bias") ? std::make_pair(start, l)
-                                                   : std::make_pair(l, start));
+        edges_.emplace_back(is_bias_name(u) ? std::make_pair(start, l) : std::make_pair(l, start));
     }
-    return {seen_[f].link, seen_[f].name};
+    return link;
+  }
+  int add_node(int fn) {
+    nodes_.push_back({fn, fn >= 0 ? tracer_.raw[fn].kind : FnKind::kInput});
+    return static_cast<int>(nodes_.size()) - 1;
+  }
+
+  // One filter pass over the current list: nodes that `matches` and not `keep(position)` are
+  // removed, their predecessors linked to their successors. As in the reference, removed nodes
+  // keep their edges until the pass ends (later keep() decisions in the pass still see them).
+  template <typename Match, typename Keep>
+  void filter_pass(Match matches, Keep keep) {
+    removed_.clear();
+    for (std::size_t i = 0; i < order_.size(); ++i) {
+      const int v = order_[i];
+      if (!matches(v) || keep(i)) continue;
+      removed_.push_back(v);
+      for (int o : adj_.succ[v])
+        for (int p : adj_.pred[v])
+          if (o != p) adj_.add(p, o);
+    }
+    if (removed_.empty()) return;
+    for (int v : removed_) {
+      adj_.detach(v);
+      alive_[v] = 0;
+    }
+    order_.erase(std::remove_if(order_.begin(), order_.end(), [&](int v) { return !alive_[v]; }),
+                 order_.end());
+  }
+  // The list element `offset` places before position i, with Python's negative indexing.
+  FnKind kind_at(std::size_t i, long offset) const {
+    const long size = static_cast<long>(order_.size());
+    const long j = ((static_cast<long>(i) - offset) % size + size) % size;
+    return nodes_[order_[j]].kind;
   }
 
   Tracer tracer_;
-  std::vector<Seen> seen_;
-  std::vector<ListNode> list_;
+  std::vector<int> link_;
+  std::vector<Node> nodes_;
   std::vector<std::pair<int, int>> edges_;
+  AdjGraph adj_;
+  std::vector<int> order_, removed_;
+  std::vector<char> alive_;
 };
 
 GhnGraph ReferenceGraphBuilder::finish(int s_max) {
   const auto& raw = tracer_.raw;
-  const int n = static_cast<int>(list_.size());
-  AdjGraph adj(n + 1);
-  for (auto [a, b] : edges_) adj.add(a, b);
+  const int n = static_cast<int>(nodes_.size());
+  adj_.resize(n + 2);  // + input, + a sum after pos_enc
+  for (auto [a, b] : edges_) adj_.add(a, b);
 
   // Linear layers: the weight takes the inputs of what it feeds (its bias), so the chain reads
   // input -> weight -> bias.
   for (int i = 0; i < n; ++i) {
-    const ListNode& node = list_[i];
-    if (!node.param || raw[node.fn].module != Module::kLinear || !contains(node.name, ".weight"))
+    const int f = nodes_[i].fn;
+    if (raw[f].kind != FnKind::kParam || raw[f].module != Module::kLinear ||
+        !contains(raw[f].param->name, ".weight"))
       continue;
-    const std::vector<int> outs(adj.succ[i].begin(), adj.succ[i].end());
+    const std::vector<int> outs = adj_.succ[i];
     for (int o : outs) {
-      const std::vector<int> preds(adj.pred[o].begin(), adj.pred[o].end());
-      for (int p : preds) adj.add(p, i);
-      adj.clear_in(o);
-      adj.add(i, o);
+      const std::vector<int> preds = adj_.pred[o];
+      for (int p : preds) adj_.add(p, i);
+      adj_.clear_in(o);
+      adj_.add(i, o);
     }
   }
 
   // The input node feeds the one node nothing else feeds.
-  list_.push_back({-1, "input", false});
+  const int input = add_node(-1);
   {
     int sources = 0, first = -1;
     for (int i = 0; i < n; ++i)
-      if (adj.pred[i].empty()) {
+      if (adj_.pred[i].empty()) {
         ++sources;
         first = i;
       }
-    GHNAS_CHECK_AS(ArchError, sources == 1, "the network has ", sources,
-                   " entry points instead of one");
-    adj.add(n, first);
+    GHNAS_CHECK_AS(ArchError, sources == 1, "the network has ", sources, " entry points instead of one");
+    adj_.add(input, first);
   }
 
   // Topological order by generations (Kahn), children in index order: networkx's order.
-  std::vector<int> order;
   {
     std::vector<int> indeg(n + 1);
-    for (int i = 0; i <= n; ++i) indeg[i] = static_cast<int>(adj.pred[i].size());
-    std::vector<int> gen;
+    for (int i = 0; i <= n; ++i) indeg[i] = static_cast<int>(adj_.pred[i].size());
+    std::vector<int> gen, next;
     for (int i = 0; i <= n; ++i)
       if (indeg[i] == 0) gen.push_back(i);
     while (!gen.empty()) {
-      std::vector<int> next;
+      next.clear();
       for (int v : gen) {
-        order.push_back(v);
-        for (int c : adj.succ[v])
+        order_.push_back(v);
+        for (int c : adj_.succ[v])
           if (--indeg[c] == 0) next.push_back(c);
       }
       gen.swap(next);
     }
-    GHNAS_CHECK_AS(ArchError, static_cast<int>(order.size()) == n + 1, "the network graph has a cycle");
+    GHNAS_CHECK_AS(ArchError, static_cast<int>(order_.size()) == n + 1, "the network graph has a cycle");
   }
 
-  // Working list in that order; a pos_enc node hands its edges to a new sum node right after it.
-  struct Item {
-    ListNode node;
-    bool pos_sum = false;
-  };
-  std::vector<Item> items;
-  std::vector<int> pos(n + 1);
-  for (int i : order) {
-    pos[i] = static_cast<int>(items.size());
-    items.push_back({list_[i], false});
+  // After pos_enc the reference inserts a sum that takes over pos_enc's edges; pos_enc then
+  // feeds only that sum.
+  for (std::size_t i = 0; i < order_.size(); ++i) {
+    const int v = order_[i];
+    const int f = nodes_[v].fn;
+    if (f < 0 || raw[f].kind != FnKind::kParam || raw[f].module != Module::kPosEnc) continue;
+    const int sum = add_node(-1);
+    nodes_[sum].kind = FnKind::kAdd;
+    const std::vector<int> ins = adj_.pred[v], outs = adj_.succ[v];
+    adj_.detach(v);
+    for (int p : ins) adj_.add(p, sum);
+    for (int o : outs) adj_.add(sum, o);
+    adj_.add(v, sum);
+    order_.insert(order_.begin() + static_cast<long>(i) + 1, sum);
+    break;  // a network has at most one positional encoding
   }
-  AdjGraph a(items.size());
-  for (int i = 0; i <= n; ++i)
-    for (int j : adj.succ[i]) a.add(pos[i], pos[j]);
-  for (std::size_t i = 0; i < items.size(); ++i) {
-    const ListNode& nd = items[i].node;
-    if (!(nd.param && raw[nd.fn].module == Module::kPosEnc)) continue;
-    // Shift everything after i by one, move i's edges to the new node i+1, link i -> i+1.
-    const std::size_t m = items.size() + 1;
-    AdjGraph b(m);
-    auto remap = [&](int k) { return k < static_cast<int>(i) ? k : k + 1; };
-    for (std::size_t u = 0; u < items.size(); ++u)
-      for (int w : a.succ[u]) b.add(remap(static_cast<int>(u)), remap(w));
-    b.add(static_cast<int>(i), static_cast<int>(i) + 1);
-    items.insert(items.begin() + i + 1, Item{{-1, "AddBackward0", false}, true});
-    a = std::move(b);
-    ++i;
-  }
+  alive_.assign(nodes_.size(), 1);
 
-  // The filter, pass by pass as the reference runs it.
-  auto is_supported = [&](const Item& it) {
-    if (it.node.param) return true;
-    static const std::set<std::string> kKnown = {"input", "Mean", "AdaptiveAvgPool2D",
-                                                 "MaxPool2DWithIndices", "AvgPool2D", "Clone",
-                                                 "Mul", "Add", "Cat"};
-    return kKnown.count(op_base(it.node.name)) > 0;
-  };
-  auto fn_name = [&](const Item& it) -> std::string {
-    // The keepdim marker is ours; the reference reads it from the function's saved attributes.
-    const std::string& s = it.node.name;
-    const auto colon = s.find(':');
-    return colon == std::string::npos ? s : s.substr(0, colon);
-  };
-  auto run_pass = [&](const std::function<bool(std::size_t)>& matches,
-                      const std::function<bool(std::size_t)>& keep) {
-    std::vector<char> kept(items.size(), 1);
-    for (std::size_t i = 0; i < items.size(); ++i) {
-      if (!matches(i)) continue;
-      if (keep(i)) continue;
-      kept[i] = 0;
-      const std::vector<int> outs(a.succ[i].begin(), a.succ[i].end());
-      const std::vector<int> ins(a.pred[i].begin(), a.pred[i].end());
-      for (int o : outs)
-        for (int p : ins)
-          if (o != p) a.add(p, o);
-    }
-    std::vector<int> index(items.size(), -1);
-    std::vector<Item> next;
-    for (std::size_t i = 0; i < items.size(); ++i)
-      if (kept[i]) {
-        index[i] = static_cast<int>(next.size());
-        next.push_back(std::move(items[i]));
-      }
-    AdjGraph b(next.size());
-    for (std::size_t u = 0; u < kept.size(); ++u)
-      if (kept[u])
-        for (int w : a.succ[u])
-          if (kept[w]) b.add(index[u], index[w]);
-    items = std::move(next);
-    a = std::move(b);
-  };
-  auto at = [&](long i) -> const Item& {  // Python-style index: negative counts from the end
-    const long size = static_cast<long>(items.size());
-    return items[static_cast<std::size_t>(((i % size) + size) % size)];
-  };
-  auto name_has = [&](const char* pattern) {
-    return [&, pattern](std::size_t i) {
-      return !items[i].node.param && contains(fn_name(items[i]), pattern);
-    };
-  };
-  // Squeeze-excitation: the product is kept when a Hardswish comes two places before it.
-  run_pass(name_has("Mul"), [&](std::size_t i) {
-    return starts_with(fn_name(items[i]), "Mul") &&
-           starts_with(fn_name(at(static_cast<long>(i) - 2)), "Hard");
-  });
+  auto kind_is = [&](FnKind k) { return [this, k](int v) { return nodes_[v].kind == k; }; };
+  // Squeeze-excitation: a product is kept when a Hardswish comes two places before it.
+  filter_pass(kind_is(FnKind::kMul), [&](std::size_t i) { return kind_at(i, 2) == FnKind::kHardswish; });
   // Attention: the copy after the heads are merged is kept when a Softmax is 11 places before.
-  run_pass(name_has("Clone"), [&](std::size_t i) {
-    return starts_with(fn_name(items[i]), "Clone") &&
-           starts_with(fn_name(at(static_cast<long>(i) - 11)), "Softmax");
-  });
-  // Everything GHN-2 has no type for; removing these in one pass or one name at a time gives
-  // the same edges, since removal only reconnects predecessors to successors.
-  run_pass([&](std::size_t i) { return !is_supported(items[i]); },
-           [](std::size_t) { return false; });
-  run_pass(name_has("Mean"), [&](std::size_t i) {
-    return starts_with(fn_name(items[i]), "Mean") && contains(items[i].node.name, ":keepdim");
-  });
+  filter_pass(kind_is(FnKind::kClone), [&](std::size_t i) { return kind_at(i, 11) == FnKind::kSoftmax; });
+  // Everything GHN-2 has no type for. The reference removes these one name at a time; removal
+  // only links predecessors to successors, so the order does not change the result.
+  filter_pass([&](int v) { const FnKind k = nodes_[v].kind;
+                           return k == FnKind::kUnsupported || k == FnKind::kHardswish || k == FnKind::kSoftmax; },
+              [](std::size_t) { return false; });
+  // Means are kept only as global pooling (keepdim=True).
+  filter_pass(kind_is(FnKind::kMean), [&](std::size_t i) { return raw[nodes_[order_[i]].fn].keepdim; });
   // Sums and concatenations are kept only with more than one distinct input.
-  run_pass(name_has("Add"), [&](std::size_t i) { return a.pred[i].size() > 1; });
-  run_pass(name_has("Cat"), [&](std::size_t i) { return a.pred[i].size() > 1; });
+  filter_pass(kind_is(FnKind::kAdd), [&](std::size_t i) { return adj_.pred[order_[i]].size() > 1; });
+  filter_pass(kind_is(FnKind::kCat), [&](std::size_t i) { return adj_.pred[order_[i]].size() > 1; });
 
-  // Final graph.
+  // The final graph, numbered in list order.
   GhnGraph out;
-  out.s_max = s_max;
-  out.nodes.reserve(items.size());
-  for (const Item& it : items) {
+  std::vector<int> index(nodes_.size(), -1);
+  out.nodes.reserve(order_.size());
+  for (int v : order_) {
+    index[v] = static_cast<int>(out.nodes.size());
     GhnNode node;
-    if (it.node.param) {
-      const RawFn& p = raw[it.node.fn];
-      node.type = p.type;
-      node.shape = p.shape;
-      node.param = p.name;
-    } else {
-      const std::string base = op_base(fn_name(it));
-      const RawFn* f = it.node.fn >= 0 ? &raw[it.node.fn] : nullptr;
-      if (base == "input") node.type = GhnNodeType::kInput;
-      else if (base == "Mean" || base == "AdaptiveAvgPool2D") node.type = GhnNodeType::kGlobAvg;
-      else if (base == "MaxPool2DWithIndices") node.type = GhnNodeType::kMaxPool;
-      else if (base == "AvgPool2D") node.type = GhnNodeType::kAvgPool;
-      else if (base == "Clone") node.type = GhnNodeType::kMsa;
-      else if (base == "Mul") node.type = GhnNodeType::kCse;
-      else if (base == "Add") node.type = GhnNodeType::kSum;
-      else if (base == "Cat") node.type = GhnNodeType::kConcat;
-      else throw ArchError("the GHN graph has no node type for '" + base + "'");
-      if (f && (node.type == GhnNodeType::kMaxPool || node.type == GhnNodeType::kAvgPool))
-        node.shape = f->shape;
+    const Node& nd = nodes_[v];
+    const RawFn* f = nd.fn >= 0 ? &raw[nd.fn] : nullptr;
+    switch (nd.kind) {
+      case FnKind::kParam:
+        node.type = f->type;
+        node.shape = f->param->shape;
+        node.param = f->param->name;
+        break;
+      case FnKind::kInput: node.type = GhnNodeType::kInput; break;
+      case FnKind::kMean: node.type = GhnNodeType::kGlobAvg; break;
+      case FnKind::kMaxPool: node.type = GhnNodeType::kMaxPool; break;
+      case FnKind::kAvgPool: node.type = GhnNodeType::kAvgPool; break;
+      case FnKind::kClone: node.type = GhnNodeType::kMsa; break;
+      case FnKind::kMul: node.type = GhnNodeType::kCse; break;
+      case FnKind::kAdd: node.type = GhnNodeType::kSum; break;
+      case FnKind::kCat: node.type = GhnNodeType::kConcat; break;
+      default:
+        throw ArchError(detail::str_cat("the GHN graph has no node type for '", f ? f->name : "?", "'"));
     }
+    if (nd.kind == FnKind::kMaxPool || nd.kind == FnKind::kAvgPool)
+      node.shape = {1, 1, f->kernel_h, f->kernel_w};
     out.nodes.push_back(std::move(node));
   }
-  for (std::size_t u = 0; u < items.size(); ++u)
-    for (int w : a.succ[u]) out.edges.emplace_back(static_cast<int>(u), w);
+  for (int v : order_)
+    for (int w : adj_.succ[v]) out.edges.emplace_back(index[v], index[w]);
   compute_shortest_paths(out, s_max);
   return out;
 }
