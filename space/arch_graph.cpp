@@ -42,7 +42,8 @@ std::int64_t ParamTensor::numel() const {
 ArchGraph::ArchGraph(Task task) : task_(std::move(task)) {}
 
 ArchGraph::Vertex ArchGraph::add(OpNode node, const std::vector<Vertex>& inputs) {
-  const Vertex v = boost::add_vertex(std::move(node), graph_);
+  const Vertex v = boost::add_vertex(graph_);
+  nodes_.push_back(std::move(node));
   for (std::size_t i = 0; i < inputs.size(); ++i)
     boost::add_edge(inputs[i], v, InputSlot{static_cast<int>(i)}, graph_);
   return v;
@@ -69,7 +70,7 @@ std::vector<ArchGraph::Vertex> ArchGraph::outputs(Vertex v) const {
 std::vector<ParamTensor> ArchGraph::all_params() const {
   std::vector<ParamTensor> result;
   for (std::size_t v = 0; v < num_nodes(); ++v)
-    for (const auto& p : graph_[v].params) result.push_back(p);
+    for (const auto& p : nodes_[v].params) result.push_back(p);
   result.insert(result.end(), detached_.begin(), detached_.end());
   return result;
 }
@@ -77,7 +78,7 @@ std::vector<ParamTensor> ArchGraph::all_params() const {
 std::int64_t ArchGraph::num_params() const {
   std::int64_t n = 0;
   for (std::size_t v = 0; v < num_nodes(); ++v)
-    for (const auto& p : graph_[v].params) n += p.numel();
+    for (const auto& p : nodes_[v].params) n += p.numel();
   for (const auto& p : detached_) n += p.numel();
   return n;
 }
@@ -85,7 +86,7 @@ std::int64_t ArchGraph::num_params() const {
 double ArchGraph::flops() const {
   double total = 0;
   for (std::size_t v = 0; v < num_nodes(); ++v) {
-    const OpNode& n = graph_[v];
+    const OpNode& n = nodes_[v];
     if (n.kind == OpKind::kConv2d) {
       // out_h * out_w * C_out * (C_in / groups) * kh * kw, plus one add per output for a bias.
       const auto& w = n.params.at(0).shape;

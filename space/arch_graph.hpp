@@ -81,8 +81,11 @@ struct InputSlot {
 
 class ArchGraph {
  public:
+  /// The topology; node payloads live beside it (node(v)), so growing the graph moves
+  /// OpNodes instead of copying them.
   using Graph = boost::adjacency_list<boost::vecS, boost::vecS, boost::bidirectionalS,
-                                      OpNode, InputSlot>;
+                                      boost::no_property, InputSlot, boost::no_property,
+                                      boost::vecS>;
   using Vertex = Graph::vertex_descriptor;
 
   explicit ArchGraph(Task task = {});
@@ -95,8 +98,8 @@ class ArchGraph {
   void set_output(Vertex v) { output_ = v; }
   Vertex output() const { return output_; }
 
-  const OpNode& node(Vertex v) const { return graph_[v]; }
-  OpNode& node(Vertex v) { return graph_[v]; }
+  const OpNode& node(Vertex v) const { return nodes_[v]; }
+  OpNode& node(Vertex v) { return nodes_[v]; }
   std::vector<Vertex> inputs(Vertex v) const;
   std::vector<Vertex> outputs(Vertex v) const;
   std::size_t num_nodes() const { return boost::num_vertices(graph_); }
@@ -123,6 +126,7 @@ class ArchGraph {
 
  private:
   Graph graph_;
+  std::vector<OpNode> nodes_;
   Task task_;
   Vertex output_ = 0;
   std::vector<ParamTensor> detached_;

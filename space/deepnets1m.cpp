@@ -720,6 +720,13 @@ Architecture DeepNets1mSpace::mutate(const Architecture& arch, Rng& rng) const {
   return {name(), deepnets_arch_to_json(mutate_deepnets_arch(parse_deepnets_arch(arch.spec), rng))};
 }
 
+std::vector<Architecture> DeepNets1mSpace::neighbours(const Architecture& arch) const {
+  std::vector<Architecture> result;
+  for (const auto& n : deepnets_neighbours(parse_deepnets_arch(arch.spec)))
+    result.push_back({name(), deepnets_arch_to_json(n)});
+  return result;
+}
+
 void DeepNets1mSpace::validate(const Architecture& arch) const {
   // Building is the complete check: shapes must agree and the output must be reachable.
   build_deepnets_graph(parse_deepnets_arch(arch.spec), task_by_name("cifar10"));

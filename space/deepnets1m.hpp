@@ -74,6 +74,10 @@ DeepNetsArch sample_deepnets_arch(Rng& rng, DeepNetsVariant variant);
 /// retried until the result is valid and different.
 DeepNetsArch mutate_deepnets_arch(const DeepNetsArch& arch, Rng& rng);
 
+/// Every valid architecture one mutation away: each edge of either cell with another op or
+/// another input, filtered by the same rules as mutate_deepnets_arch.
+std::vector<DeepNetsArch> deepnets_neighbours(const DeepNetsArch& arch);
+
 /// The "deepnets1m" search space. Option `variant` (id, wide, deep, dense, bnfree) picks the
 /// sampling distribution.
 class DeepNets1mSpace : public SearchSpace {
@@ -83,6 +87,7 @@ class DeepNets1mSpace : public SearchSpace {
   std::string description() const override;
   Architecture sample(Rng& rng) const override;
   Architecture mutate(const Architecture& arch, Rng& rng) const override;
+  std::vector<Architecture> neighbours(const Architecture& arch) const override;
   void validate(const Architecture& arch) const override;
   std::string canonical_hash(const Architecture& arch) const override;
   ArchGraph build_graph(const Architecture& arch, const Task& task) const override;

@@ -291,4 +291,40 @@ DeepNetsArch mutate_deepnets_arch(const DeepNetsArch& arch, Rng& rng) {
               std::to_string(kMaxMutationAttempts) + " tries");
 }
 
+std::vector<DeepNetsArch> deepnets_neighbours(const DeepNetsArch& arch) {
+  validate_deepnets_arch(arch);
+  const auto& ops = deepnets_genotype_ops();
+  std::vector<DeepNetsArch> result;
+  auto consider = [&](const DeepNetsArch& child) {
+    if (genotype_rejected(child.genotype)) return;
+    if (child.is_vit() && !child.net_args.glob_avg) return;
+    try {
+      build_deepnets_graph(child, cifar10_task());
+    } catch (const ArchError&) {
+      return;
+    }
+    result.push_back(child);
+  };
+  for (const bool reduce : {false, true}) {
+    const auto& cell = reduce ? arch.genotype.reduce : arch.genotype.normal;
+    const int steps = static_cast<int>(cell.size()) / 2;
+    for (std::size_t e = 0; e < cell.size(); ++e) {
+      const int node = static_cast<int>(e) / 2;
+      for (int o = 0; o < static_cast<int>(ops.size()); ++o) {
+        if (ops[o] == cell[e].first || (o == kNoneOp && steps == 1)) continue;
+        DeepNetsArch child = arch;
+        (reduce ? child.genotype.reduce : child.genotype.normal)[e].first = ops[o];
+        consider(child);
+      }
+      for (int input = 0; input < 2 + node; ++input) {
+        if (input == cell[e].second) continue;
+        DeepNetsArch child = arch;
+        (reduce ? child.genotype.reduce : child.genotype.normal)[e].second = input;
+        consider(child);
+      }
+    }
+  }
+  return result;
+}
+
 }  // namespace ghnas

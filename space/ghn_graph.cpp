@@ -199,17 +199,22 @@ bool view_strides(const Meta& m, const Dims& shape, std::array<std::int64_t, 6>&
 // 2.x records for the reference modules on CPU, in the argument order of each function.
 class Tracer {
  public:
-  explicit Tracer(const ArchGraph& g) : g_(g), memo_(g.num_nodes()), done_(g.num_nodes(), 0) {}
+  explicit Tracer(const ArchGraph& g) : g_(g), memo_(g.num_nodes()) {}
 
   RawGraph raw;
 
-  const Meta& trace(ArchGraph::Vertex v) {
-    if (done_[v]) return memo_[v];
+  /// Expands every node the output depends on (vertex order is topological) and returns the
+  /// output tensor.
+  const Meta& trace_output() {
+    const std::vector<bool> reach = g_.reaches_output();
     std::vector<Meta> in;
-    for (auto u : g_.inputs(v)) in.push_back(trace(u));
-    memo_[v] = expand(g_.node(v), in);
-    done_[v] = 1;
-    return memo_[v];
+    for (std::size_t v = 0; v < g_.num_nodes(); ++v) {
+      if (!reach[v]) continue;
+      in.clear();
+      for (auto u : g_.inputs(v)) in.push_back(memo_[u]);
+      memo_[v] = expand(g_.node(v), in);
+    }
+    return memo_[g_.output()];
   }
 
  private:
@@ -531,36 +536,85 @@ class Tracer {
 
   const ArchGraph& g_;
   std::vector<Meta> memo_;
-  std::vector<char> done_;
 };
 
-// Sorted adjacency lists: graphs are small and sparse.
+// A sorted set of node ids with room for a few inline: almost every node has one to three
+// neighbours, and a heap allocation per list dominated the build time.
+class NodeSet {
+ public:
+  NodeSet() = default;
+  NodeSet(const NodeSet& o) { *this = o; }
+  NodeSet& operator=(const NodeSet& o) {
+    if (this == &o) return *this;
+    size_ = 0;
+    for (int x : o) push_back(x);
+    return *this;
+  }
+  NodeSet(NodeSet&& o) noexcept { *this = std::move(o); }
+  NodeSet& operator=(NodeSet&& o) noexcept {
+    heap_ = std::move(o.heap_);
+    std::copy(o.inline_, o.inline_ + kInline, inline_);
+    size_ = o.size_;
+    o.size_ = 0;
+    return *this;
+  }
+  const int* begin() const { return data(); }
+  const int* end() const { return data() + size_; }
+  std::size_t size() const { return size_; }
+  bool empty() const { return size_ == 0; }
+  void clear() { size_ = 0; }
+  void insert(int x) {
+    const int* pos = std::lower_bound(begin(), end(), x);
+    if (pos != end() && *pos == x) return;
+    const std::size_t at = static_cast<std::size_t>(pos - begin());
+    push_back(x);
+    int* d = data();
+    std::rotate(d + at, d + size_ - 1, d + size_);
+  }
+  void erase(int x) {
+    int* d = data();
+    int* pos = std::lower_bound(d, d + size_, x);
+    if (pos == d + size_ || *pos != x) return;
+    std::copy(pos + 1, d + size_, pos);
+    --size_;
+  }
+
+ private:
+  static constexpr std::size_t kInline = 6;
+  int* data() { return size_ <= kInline && heap_.empty() ? inline_ : heap_.data(); }
+  const int* data() const { return size_ <= kInline && heap_.empty() ? inline_ : heap_.data(); }
+  void push_back(int x) {
+    if (heap_.empty() && size_ < kInline) {
+      inline_[size_++] = x;
+      return;
+    }
+    if (heap_.empty()) heap_.assign(inline_, inline_ + size_);
+    if (heap_.size() <= size_) heap_.resize(size_ + 1);
+    heap_[size_++] = x;
+  }
+  int inline_[kInline] = {};
+  std::vector<int> heap_;  // used once the set outgrows the inline room
+  std::size_t size_ = 0;
+};
+
 struct AdjGraph {
-  std::vector<std::vector<int>> succ, pred;
+  std::vector<NodeSet> succ, pred;
   void resize(std::size_t n) {
     succ.resize(n);
     pred.resize(n);
   }
-  static void insert(std::vector<int>& v, int x) {
-    auto it = std::lower_bound(v.begin(), v.end(), x);
-    if (it == v.end() || *it != x) v.insert(it, x);
-  }
-  static void erase(std::vector<int>& v, int x) {
-    auto it = std::lower_bound(v.begin(), v.end(), x);
-    if (it != v.end() && *it == x) v.erase(it);
-  }
   void add(int a, int b) {
     if (a == b) return;
-    insert(succ[a], b);
-    insert(pred[b], a);
+    succ[a].insert(b);
+    pred[b].insert(a);
   }
   void clear_in(int b) {
-    for (int a : pred[b]) erase(succ[a], b);
+    for (int a : pred[b]) succ[a].erase(b);
     pred[b].clear();
   }
   void detach(int v) {
     clear_in(v);
-    for (int b : succ[v]) erase(pred[b], v);
+    for (int b : succ[v]) pred[b].erase(v);
     succ[v].clear();
   }
 };
@@ -571,7 +625,7 @@ struct AdjGraph {
 class ReferenceGraphBuilder {
  public:
   explicit ReferenceGraphBuilder(const ArchGraph& g) : tracer_(g) {
-    const int out = tracer_.trace(g.output()).fn;
+    const int out = tracer_.trace_output().fn;
     GHNAS_CHECK_AS(ArchError, out >= 0, "the network output does not depend on any parameter");
     link_.assign(tracer_.raw.size(), kUnseen);
     traverse(out);
@@ -679,9 +733,9 @@ GhnGraph ReferenceGraphBuilder::finish(int s_max) {
     if (raw[f].kind != FnKind::kParam || raw[f].module != Module::kLinear ||
         !contains(raw[f].param->name, ".weight"))
       continue;
-    const std::vector<int> outs = adj_.succ[i];
+    const NodeSet outs = adj_.succ[i];
     for (int o : outs) {
-      const std::vector<int> preds = adj_.pred[o];
+      const NodeSet preds = adj_.pred[o];
       for (int p : preds) adj_.add(p, i);
       adj_.clear_in(o);
       adj_.add(i, o);
@@ -728,7 +782,7 @@ GhnGraph ReferenceGraphBuilder::finish(int s_max) {
     if (f < 0 || raw[f].kind != FnKind::kParam || raw[f].module != Module::kPosEnc) continue;
     const int sum = add_node(-1);
     nodes_[sum].kind = FnKind::kAdd;
-    const std::vector<int> ins = adj_.pred[v], outs = adj_.succ[v];
+    const NodeSet ins = adj_.pred[v], outs = adj_.succ[v];
     adj_.detach(v);
     for (int p : ins) adj_.add(p, sum);
     for (int o : outs) adj_.add(sum, o);
@@ -802,7 +856,7 @@ GhnNodeType ghn_node_type_by_name(const std::string& name) {
 
 std::size_t GhnGraph::num_virtual_edges() const {
   std::size_t n = 0;
-  for (const auto& e : paths) n += e.dist >= 2;
+  for (auto d : path_dist) n += d >= 2;
   return n;
 }
 
@@ -829,35 +883,49 @@ std::vector<int> GhnGraph::levels() const {
 
 void compute_shortest_paths(GhnGraph& g, int s_max) {
   g.s_max = s_max;
-  g.paths.clear();
+  g.path_offset.assign(1, 0);
+  g.path_src.clear();
+  g.path_dist.clear();
   const int n = static_cast<int>(g.nodes.size());
-  // Breadth-first search backwards from every destination over a compressed predecessor list
-  // (CSR): the pairs come out grouped by destination, which is how the GNN consumes them,
-  // without sorting tens of thousands of pairs.
-  std::vector<int> offset(n + 1, 0), source(g.edges.size());
-  for (auto [a, b] : g.edges) ++offset[b + 1];
-  for (int i = 0; i < n; ++i) offset[i + 1] += offset[i];
-  {
-    std::vector<int> fill(offset.begin(), offset.end() - 1);
-    for (auto [a, b] : g.edges) source[fill[b]++] = a;
+  if (n == 0) return;
+  // Dynamic programming over the topological order: row v of `dist` holds the distance from
+  // every node to v, the minimum over v's predecessors' rows plus one. Rows are bytes, so the
+  // minimum runs over 32-64 nodes per instruction. Requires nodes in topological order (which
+  // build_ghn_graph guarantees); distances saturate at 255.
+  const int cutoff = std::min(std::max(s_max, 1), 254);
+  std::vector<std::vector<int>> preds(n);
+  for (auto [a, b] : g.edges) {
+    assert(a < b && "nodes must be in topological order");
+    preds[b].push_back(a);
   }
-  const int cutoff = std::max(s_max, 1);
-  std::vector<int> seen(n, -1), frontier, next;
-  for (int dst = 0; dst < n; ++dst) {
-    frontier.assign(1, dst);
-    seen[dst] = dst;
-    for (int d = 1; d <= cutoff && !frontier.empty(); ++d) {
-      next.clear();
-      for (int u : frontier)
-        for (int k = offset[u]; k < offset[u + 1]; ++k) {
-          const int w = source[k];
-          if (seen[w] == dst) continue;
-          seen[w] = dst;
-          next.push_back(w);
-          g.paths.push_back({w, dst, d});
-        }
-      frontier.swap(next);
+  thread_local std::vector<std::uint8_t> dist;
+  dist.assign(static_cast<std::size_t>(n) * n, 255);
+  std::size_t total = 0;
+  for (int v = 0; v < n; ++v) {
+    std::uint8_t* row = dist.data() + static_cast<std::size_t>(v) * n;
+    for (int p : preds[v]) {
+      const std::uint8_t* from = dist.data() + static_cast<std::size_t>(p) * n;
+      // Only sources before p can reach p.
+      for (int u = 0; u <= p; ++u) {
+        const std::uint8_t d = static_cast<std::uint8_t>(from[u] + (from[u] < 255));
+        row[u] = std::min(row[u], d);
+      }
     }
+    row[v] = 0;
+    for (int u = 0; u < v; ++u) total += row[u] <= cutoff;
+  }
+  g.path_offset.assign(1, 0);
+  g.path_offset.reserve(n + 1);
+  g.path_src.reserve(total);
+  g.path_dist.reserve(total);
+  for (int v = 0; v < n; ++v) {
+    const std::uint8_t* row = dist.data() + static_cast<std::size_t>(v) * n;
+    for (int u = 0; u < v; ++u)
+      if (row[u] <= cutoff) {
+        g.path_src.push_back(u);
+        g.path_dist.push_back(row[u]);
+      }
+    g.path_offset.push_back(static_cast<int>(g.path_src.size()));
   }
 }
 

@@ -47,21 +47,18 @@ struct GhnNode {
   std::string param;
 };
 
-/// A directed pair (src -> dst) at shortest-path distance `dist` along 1-hop edges.
-struct VirtualEdge {
-  int src = 0;
-  int dst = 0;
-  int dist = 1;
-};
-
 struct GhnGraph {
   /// Nodes in a topological order; node 0 is the input, the last node the output.
   std::vector<GhnNode> nodes;
   /// 1-hop edges (src, dst).
   std::vector<std::pair<int, int>> edges;
-  /// Every reachable ordered pair with 1 <= dist <= s_max (the 1-hop edges included, with
-  /// dist 1: GHN-2's shortest-path messages also run along them), grouped by dst.
-  std::vector<VirtualEdge> paths;
+  /// Shortest paths, stored by destination (CSR): for node v, the entries
+  /// path_offset[v] .. path_offset[v+1] of path_src / path_dist list every node u that reaches
+  /// v within s_max steps (u ascending) and its distance. The 1-hop edges are included with
+  /// distance 1, since GHN-2's shortest-path messages also run along them.
+  std::vector<int> path_offset;
+  std::vector<int> path_src;
+  std::vector<std::uint8_t> path_dist;
   int s_max = 50;
 
   std::size_t num_nodes() const { return nodes.size(); }
@@ -75,7 +72,8 @@ struct GhnGraph {
 /// Throws ArchError naming the op when the network has an op GHN-2 cannot represent.
 GhnGraph build_ghn_graph(const ArchGraph& graph, int s_max = 50);
 
-/// Fills `g.paths` from `g.edges` (breadth-first search from every node, cut at s_max).
+/// Fills the shortest paths of `g` from `g.edges`, cut at s_max (at most 254). Nodes must be in topological
+/// order (every edge goes from a lower to a higher index).
 void compute_shortest_paths(GhnGraph& g, int s_max);
 
 }  // namespace ghnas

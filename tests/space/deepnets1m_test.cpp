@@ -1,5 +1,7 @@
 #include <gtest/gtest.h>
 
+#include <set>
+
 #include "core/error.hpp"
 #include "core/json_io.hpp"
 #include "space/deepnets1m.hpp"
@@ -114,6 +116,26 @@ TEST(DeepNets1m, VitStemAddsPositionalEncoding) {
   for (const auto& p : g.all_params())
     pos |= p.name == "pos_enc.weight" && p.shape == std::vector<std::int64_t>{1, 16, 11, 11};
   EXPECT_TRUE(pos);
+}
+
+TEST(DeepNets1m, NeighboursDifferInOneEdgeAndAreValid) {
+  DeepNets1mSpace space;
+  const Architecture arch{"deepnets1m", small_net()};
+  const auto neighbours = space.neighbours(arch);
+  // 8 edges x (14 other ops + other inputs), minus the rejected ones: many, all distinct.
+  EXPECT_GT(neighbours.size(), 80u);
+  std::set<std::string> hashes;
+  for (const auto& n : neighbours) {
+    EXPECT_NO_THROW(space.validate(n));
+    hashes.insert(space.canonical_hash(n));
+    const DeepNetsArch a = parse_deepnets_arch(arch.spec), b = parse_deepnets_arch(n.spec);
+    int differing = 0;
+    for (std::size_t e = 0; e < a.genotype.normal.size(); ++e) differing += a.genotype.normal[e] != b.genotype.normal[e];
+    for (std::size_t e = 0; e < a.genotype.reduce.size(); ++e) differing += a.genotype.reduce[e] != b.genotype.reduce[e];
+    EXPECT_EQ(differing, 1);
+  }
+  EXPECT_EQ(hashes.size(), neighbours.size());
+  EXPECT_EQ(hashes.count(space.canonical_hash(arch)), 0u);
 }
 
 TEST(DeepNets1m, SpaceReadsFilesAndNamesBadEntries) {

@@ -19,10 +19,16 @@ TEST(GhnGraph, ShortestPathsTakeTheShortcut) {
   GhnGraph g = chain_with_shortcut();
   compute_shortest_paths(g, 50);
   // Pairs: (0,1)1 (0,2)2 (0,3)1 (1,2)1 (1,3)2 (2,3)1.
-  EXPECT_EQ(g.paths.size(), 6u);
+  EXPECT_EQ(g.path_src.size(), 6u);
   EXPECT_EQ(g.num_virtual_edges(), 2u);
-  for (const auto& e : g.paths)
-    if (e.src == 0 && e.dst == 3) EXPECT_EQ(e.dist, 1);
+  // Into node 3: from 0 (the shortcut, 1 step), 1 (2 steps), 2 (1 step).
+  ASSERT_EQ(g.path_offset.size(), 5u);
+  EXPECT_EQ(g.path_offset[4] - g.path_offset[3], 3);
+  const int k = g.path_offset[3];
+  EXPECT_EQ(std::vector<int>(g.path_src.begin() + k, g.path_src.begin() + k + 3), (std::vector<int>{0, 1, 2}));
+  EXPECT_EQ(g.path_dist[k], 1);
+  EXPECT_EQ(g.path_dist[k + 1], 2);
+  EXPECT_EQ(g.path_dist[k + 2], 1);
 }
 
 TEST(GhnGraph, CutoffLimitsVirtualEdges) {
