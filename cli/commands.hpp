@@ -11,7 +11,18 @@ namespace ghnas::cli {
 /// A subcommand's body, run after parsing. Returns the process exit code.
 using Action = std::function<int()>;
 
-/// spaces, sample, describe, graph.
-void add_space_commands(CLI::App& app, std::vector<std::pair<CLI::App*, Action>>& actions);
+using Actions = std::vector<std::pair<CLI::App*, Action>>;
+
+/// spaces, sample, describe, graph (cli/space_commands.cpp).
+void add_space_commands(CLI::App& app, Actions& actions);
+/// query, export (cli/storage_commands.cpp).
+void add_storage_commands(CLI::App& app, Actions& actions);
+/// train, ground-truth, proxies (cli/evaluators_commands.cpp).
+void add_evaluators_commands(CLI::App& app, Actions& actions);
+/// import-ghn2, embed, predict-params, train-ghn, eval-ghn, fit-heads, predict
+/// (cli/surrogate_commands.cpp).
+void add_surrogate_commands(CLI::App& app, Actions& actions);
+/// search (cli/search_commands.cpp).
+void add_search_commands(CLI::App& app, Actions& actions);
 
 }  // namespace ghnas::cli

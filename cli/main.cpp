@@ -13,8 +13,20 @@ int main(int argc, char** argv) {
       "Run 'ghnas <command> --help' for the options of a command."};
   app.require_subcommand(1);
   app.set_version_flag("--version", GHNAS_VERSION);
-  std::vector<std::pair<CLI::App*, ghnas::cli::Action>> actions;
+  ghnas::cli::Actions actions;
   ghnas::cli::add_space_commands(app, actions);
+#ifdef GHNAS_WITH_EVALUATORS
+  ghnas::cli::add_evaluators_commands(app, actions);
+#endif
+#ifdef GHNAS_WITH_SURROGATE
+  ghnas::cli::add_surrogate_commands(app, actions);
+#endif
+#ifdef GHNAS_WITH_SEARCH
+  ghnas::cli::add_search_commands(app, actions);
+#endif
+#ifdef GHNAS_WITH_STORAGE
+  ghnas::cli::add_storage_commands(app, actions);
+#endif
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

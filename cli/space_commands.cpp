@@ -118,7 +118,7 @@ void print_summary(const std::string& file, const std::vector<std::string>& line
 
 }  // namespace
 
-void add_space_commands(CLI::App& app, std::vector<std::pair<CLI::App*, Action>>& actions) {
+void add_space_commands(CLI::App& app, Actions& actions) {
   // ---- spaces
   auto* spaces = app.add_subcommand("spaces", "List the registered search spaces and their options");
   actions.emplace_back(spaces, [] {

@@ -9,6 +9,8 @@
 #include <sstream>
 #include <string>
 
+#include <unistd.h>
+
 #include "tests/test_util.hpp"
 
 namespace {
@@ -21,7 +23,9 @@ struct CmdResult {
 
 CmdResult run_ghnas(const std::string& args) {
   static int counter = 0;
-  const std::string err_file = ::testing::TempDir() + "ghnas_cli_err_" + std::to_string(counter++);
+  // CTest runs test cases as parallel processes: the pid keeps their files apart.
+  const std::string err_file = ::testing::TempDir() + "ghnas_cli_err_" + std::to_string(getpid()) +
+                               "_" + std::to_string(counter++);
   const std::string cmd = std::string(GHNAS_BINARY) + " " + args + " 2>" + err_file;
   CmdResult r;
   FILE* pipe = popen(cmd.c_str(), "r");
@@ -39,7 +43,7 @@ CmdResult run_ghnas(const std::string& args) {
 }
 
 std::string write_temp(const std::string& name, const std::string& text) {
-  const std::string path = ::testing::TempDir() + name;
+  const std::string path = ::testing::TempDir() + std::to_string(getpid()) + "_" + name;
   std::ofstream(path) << text;
   return path;
 }
@@ -92,7 +96,7 @@ TEST(Cli, DescribeNasBench201) {
 }
 
 TEST(Cli, SampleWritesReadableArchitectures) {
-  const std::string out = ::testing::TempDir() + "sampled.json";
+  const std::string out = ::testing::TempDir() + std::to_string(getpid()) + "_sampled.json";
   CmdResult r = run_ghnas("sample --space deepnets1m --n 5 --seed 3 --variant deep --out " + out);
   ASSERT_EQ(r.code, 0) << r.err;
   r = run_ghnas("describe --space deepnets1m --archs " + out);
