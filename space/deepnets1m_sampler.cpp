@@ -249,6 +249,23 @@ DeepNetsArch sample_deepnets_arch(Rng& rng, DeepNetsVariant variant) {
               std::to_string(kMaxSampleAttempts) + " candidates");
 }
 
+namespace {
+// Whether a mutated or neighbouring genotype is still a member of the space.
+bool acceptable_variation(const DeepNetsArch& child) {
+  if (genotype_rejected(child.genotype)) return false;
+  // The ViT stem keeps an 11x11 map that the reference's flatten head, sized for 8x8 or 4x4,
+  // cannot take; that is why the generator forces glob_avg for ViTs.
+  if (child.is_vit() && !child.net_args.glob_avg) return false;
+  // Building also catches what validation alone cannot: a cell output left None.
+  try {
+    build_deepnets_graph(child, cifar10_task());
+  } catch (const ArchError&) {
+    return false;
+  }
+  return true;
+}
+}  // namespace
+
 DeepNetsArch mutate_deepnets_arch(const DeepNetsArch& arch, Rng& rng) {
   validate_deepnets_arch(arch);
   const auto& ops = deepnets_genotype_ops();
@@ -275,17 +292,7 @@ DeepNetsArch mutate_deepnets_arch(const DeepNetsArch& arch, Rng& rng) {
       if (other >= input) ++other;
       input = other;
     }
-    if (genotype_rejected(child.genotype)) continue;
-    // The ViT stem keeps an 11x11 map that the reference's flatten head, sized for 8x8 or 4x4,
-    // cannot take; that is why the generator forces glob_avg for ViTs.
-    if (child.is_vit() && !child.net_args.glob_avg) continue;
-    // Building also catches what validation alone cannot: a cell output left None.
-    try {
-      build_deepnets_graph(child, cifar10_task());
-    } catch (const ArchError&) {
-      continue;
-    }
-    return child;
+    if (acceptable_variation(child)) return child;
   }
   throw Error("mutate_deepnets_arch: no valid mutation found after " +
               std::to_string(kMaxMutationAttempts) + " tries");
@@ -296,14 +303,7 @@ std::vector<DeepNetsArch> deepnets_neighbours(const DeepNetsArch& arch) {
   const auto& ops = deepnets_genotype_ops();
   std::vector<DeepNetsArch> result;
   auto consider = [&](const DeepNetsArch& child) {
-    if (genotype_rejected(child.genotype)) return;
-    if (child.is_vit() && !child.net_args.glob_avg) return;
-    try {
-      build_deepnets_graph(child, cifar10_task());
-    } catch (const ArchError&) {
-      return;
-    }
-    result.push_back(child);
+    if (acceptable_variation(child)) result.push_back(child);
   };
   for (const bool reduce : {false, true}) {
     const auto& cell = reduce ? arch.genotype.reduce : arch.genotype.normal;
