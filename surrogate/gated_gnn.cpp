@@ -1,0 +1,96 @@
+#include "surrogate/gated_gnn.hpp"
+
+#include "surrogate/dense.hpp"
+#include "surrogate/message_sum.hpp"
+
+namespace ghnas {
+
+GatedGnnImpl::GatedGnnImpl(std::int64_t hid, bool ve) : hid_(hid), ve_(ve) { reset(); }
+
+void GatedGnnImpl::reset() {
+  mlp = register_module("mlp", Mlp(hid_, std::vector<std::int64_t>{ve_ ? hid_ / 2 : hid_, hid_}, true));
+  if (ve_) mlp_ve = register_module("mlp_ve", Mlp(hid_, std::vector<std::int64_t>{hid_ / 2, hid_}, true));
+  gru = register_module("gru", torch::nn::GRUCell(hid_, hid_));
+}
+
+torch::Tensor GatedGnnImpl::gru_step(const torch::Tensor& message, const torch::Tensor& h) {
+  // PyTorch's GRUCell on the CPU, term by term (gates r, z, n), so rounding matches the reference.
+  const auto gi = dense(message, gru->weight_ih, gru->bias_ih).chunk(3, 1);
+  const auto gh = dense(h, gru->weight_hh, gru->bias_hh).chunk(3, 1);
+  const auto reset_gate = torch::sigmoid(gh[0] + gi[0]);
+  const auto update_gate = torch::sigmoid(gh[1] + gi[1]);
+  const auto new_gate = torch::tanh(gi[2] + gh[2] * reset_gate);
+  return (h - new_gate) * update_gate + new_gate;
+}
+
+void GatedGnnImpl::sweep(torch::Tensor& h, const SweepPlan& plan) {
+  const std::int64_t n = h.size(0);
+  // Message table: row u = MLP(h_u), row n+u = MLP_sp(h_u), written when u is updated. A node
+  // only reads rows of nodes updated earlier in this sweep.
+  auto table = torch::zeros({ve_ ? 2 * n : n, hid_}, h.options());
+  const std::int64_t steps = plan.num_steps();
+  for (std::int64_t s = 0; s < steps; ++s) {
+    const auto nodes = plan.nodes.narrow(0, plan.step_begin[s], plan.step_begin[s + 1] - plan.step_begin[s]);
+    const auto message = message_sum(table, plan, s);
+    const auto updated = gru_step(message, h.index_select(0, nodes));
+    h.index_copy_(0, nodes, updated);
+    if (s + 1 == steps) break;  // nothing reads the last step's messages
+    table.index_copy_(0, nodes, mlp(updated));
+    if (ve_) table.index_copy_(0, nodes + n, mlp_ve(updated));
+  }
+}
+
+namespace {
+std::vector<float> values(const torch::Tensor& t) {
+  const auto c = t.detach().to(torch::kCPU, torch::kFloat).contiguous();
+  return std::vector<float>(c.data_ptr<float>(), c.data_ptr<float>() + c.numel());
+}
+std::vector<float> transposed(const torch::Tensor& w) { return values(w.t()); }
+}  // namespace
+
+GnnInferenceWeights GatedGnnImpl::inference_weights() const {
+  GnnInferenceWeights w;
+  w.hid = hid_;
+  w.ve = ve_;
+  w.w_ih = transposed(gru->weight_ih);
+  w.b_ih = values(gru->bias_ih);
+  w.w_hh = transposed(gru->weight_hh);
+  w.b_hh = values(gru->bias_hh);
+  const auto& l = mlp->layers();
+  w.mlp_hidden = l[0]->weight.size(0);
+  w.mlp_w1 = transposed(l[0]->weight);
+  w.mlp_b1 = values(l[0]->bias);
+  w.mlp_w2 = transposed(l[1]->weight);
+  w.mlp_b2 = values(l[1]->bias);
+  if (ve_) {
+    const auto& v = mlp_ve->layers();
+    TORCH_INTERNAL_ASSERT(v[0]->weight.size(0) == w.mlp_hidden);
+    w.ve_w1 = transposed(v[0]->weight);
+    w.ve_b1 = values(v[0]->bias);
+    w.ve_w2 = transposed(v[1]->weight);
+    w.ve_b2 = values(v[1]->bias);
+  }
+  return w;
+}
+
+torch::Tensor GatedGnnImpl::forward(const torch::Tensor& x, const GhnBatch& batch) {
+  bool needs_grad = x.requires_grad();
+  for (const auto& p : parameters()) needs_grad |= p.requires_grad();
+  needs_grad &= torch::GradMode::is_enabled();
+  if (x.is_cpu() && !needs_grad) {
+    auto h = x.to(torch::kFloat).contiguous().clone();
+    gnn_sweeps_cpu(h, batch, inference_weights());
+    return h;
+  }
+  // The sweeps update rows in place, so each shard works on its own copy of x's rows.
+  std::vector<torch::Tensor> parts;
+  for (const auto& shard : batch.shards) {
+    auto h = x.narrow(0, shard.first_row, shard.num_rows).clone();
+    sweep(h, shard.forward_sweep);
+    sweep(h, shard.backward_sweep);
+    parts.push_back(h);
+  }
+  return parts.size() == 1 ? parts[0] : torch::cat(parts);
+}
+
+}  // namespace ghnas

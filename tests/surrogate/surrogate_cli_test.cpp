@@ -1,0 +1,148 @@
+// The surrogate commands run as a user runs them: import-ghn2, embed and predict-params, their
+// output fields, and one clear error line for bad input.
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include <array>
+#include <cstdio>
+#include <fstream>
+#include <iterator>
+#include <map>
+#include <sstream>
+
+#include "tests/surrogate/reference_fixture.hpp"
+#include "tests/test_util.hpp"
+
+namespace ghnas {
+namespace {
+
+struct CmdResult {
+  int code = 0;
+  std::string out, err;
+};
+
+CmdResult run_ghnas(const std::string& args) {
+  static int counter = 0;
+  const std::string err_file = ::testing::TempDir() + "ghnas_surrogate_cli_err_" + std::to_string(counter++);
+  CmdResult r;
+  FILE* pipe = popen((std::string(GHNAS_BINARY) + " " + args + " 2>" + err_file).c_str(), "r");
+  std::array<char, 4096> buf{};
+  std::size_t n;
+  while ((n = fread(buf.data(), 1, buf.size(), pipe)) > 0) r.out.append(buf.data(), n);
+  const int status = pclose(pipe);
+  r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  std::ifstream e(err_file);
+  r.err.assign(std::istreambuf_iterator<char>(e), {});
+  std::remove(err_file.c_str());
+  return r;
+}
+
+std::vector<nlohmann::json> json_lines(const std::string& text) {
+  std::vector<nlohmann::json> lines;
+  std::istringstream in(text);
+  std::string line;
+  while (std::getline(in, line))
+    if (!line.empty()) lines.push_back(nlohmann::json::parse(line));
+  return lines;
+}
+
+// The fixture imported once through the CLI.
+const std::string& checkpoint() {
+  static const std::string path = [] {
+    const std::string p = ::testing::TempDir() + "ghnas_cli_fixture.ckpt";
+    const CmdResult r = run_ghnas("import-ghn2 --weights " + test::fixture_weights() + " --meta " +
+                                  test::fixture_meta() + " --out " + p);
+    EXPECT_EQ(r.code, 0) << r.err;
+    EXPECT_NE(r.err.find("1620764 weights"), std::string::npos) << r.err;
+    return p;
+  }();
+  return path;
+}
+
+const std::string kTestArchs = test::shared_dir() + "/deepnets1m/test.json";
+
+TEST(SurrogateCli, EmbedPrintsTheReferenceEmbeddings) {
+  const CmdResult r = run_ghnas("embed --checkpoint " + checkpoint() + " --space deepnets1m --task cifar10 --archs " +
+                                kTestArchs + " --batch 50 --threads 2");
+  ASSERT_EQ(r.code, 0) << r.err;
+  const auto lines = json_lines(r.out);
+  ASSERT_EQ(lines.size(), 500u);
+  const auto& nets = test::fixture_nets();
+  for (std::size_t i = 0; i < 40; ++i) {  // the fixture's first 40 are test.json's first 40
+    ASSERT_EQ(lines[i].at("index"), i);
+    const auto got = lines[i].at("embedding").get<std::vector<double>>();
+    const auto want = nets[i].expected.at("graph_embedding").get<std::vector<double>>();
+    ASSERT_EQ(got.size(), 32u);
+    for (int j = 0; j < 32; ++j) EXPECT_NEAR(got[j], want[j], 1e-5) << i;
+  }
+}
+
+TEST(SurrogateCli, PredictParamsExportsEveryPredictedTensor) {
+  const std::string out = ::testing::TempDir() + "ghnas_net0.json";
+  const CmdResult r = run_ghnas("predict-params --checkpoint " + checkpoint() + " --space deepnets1m --archs " +
+                                kTestArchs + " --index 0 --export " + out);
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_TRUE(r.out.empty());
+  const auto index = nlohmann::json::parse(std::ifstream(out));
+  EXPECT_EQ(index.at("format"), "ghnas-predicted-params");
+  EXPECT_EQ(index.at("data_file"), "ghnas_net0.f32");
+  std::ifstream blob(::testing::TempDir() + "ghnas_net0.f32", std::ios::binary);
+  const std::string bytes(std::istreambuf_iterator<char>(blob), {});
+  ASSERT_EQ(bytes.size(), 4 * index.at("n_params").get<std::size_t>());
+  const auto* data = reinterpret_cast<const float*>(bytes.data());
+  // Matched by name: the export follows ArchGraph::all_params(), which lists an attention block's
+  // ln1 before to_qkv where the reference module lists it after.
+  std::map<std::string, nlohmann::json> want;
+  for (const auto& w : test::fixture_nets()[0].expected.at("params")) want[w.at("name")] = w;
+  ASSERT_EQ(index.at("tensors").size(), want.size());
+  std::size_t offset = 0;
+  for (const auto& t : index.at("tensors")) {
+    ASSERT_EQ(want.count(t.at("name")), 1u) << t.at("name");
+    const auto& w = want.at(t.at("name"));
+    EXPECT_EQ(t.at("shape"), w.at("shape"));
+    ASSERT_EQ(t.at("offset").get<std::size_t>(), offset);
+    double sum = 0;
+    for (std::size_t e = 0; e < t.at("numel").get<std::size_t>(); ++e) sum += data[offset + e];
+    const double want_sum = w.at("sum").get<double>();
+    EXPECT_NEAR(sum, want_sum, 1e-4 * std::abs(want_sum) + 1e-5) << t.at("name");
+    offset += t.at("numel").get<std::size_t>();
+  }
+  EXPECT_TRUE(index.at("unpredicted").empty());
+}
+
+TEST(SurrogateCli, BadInputFailsWithOneClearLine) {
+  const std::string tmp = ::testing::TempDir();
+  const std::string truncated = tmp + "ghnas_truncated.ckpt";
+  {
+    std::ifstream in(checkpoint(), std::ios::binary);
+    const std::string bytes(std::istreambuf_iterator<char>(in), {});
+    std::ofstream(truncated, std::ios::binary) << bytes.substr(0, bytes.size() / 2);
+  }
+  const std::string embed = " --space deepnets1m --archs " + kTestArchs;
+  struct Case {
+    std::string args, expect;
+  };
+  const std::vector<Case> cases = {
+      {"embed --checkpoint " + tmp + "ghnas_missing.ckpt" + embed, "cannot open"},
+      {"embed --checkpoint " + test::fixture_meta() + embed, "not a valid ghnas GHN checkpoint"},
+      {"embed --checkpoint " + truncated + embed, "truncated"},
+      {"embed --checkpoint " + checkpoint() + " --space nosuch --archs " + kTestArchs, "unknown search space"},
+      {"embed --checkpoint " + checkpoint() + embed + " --device tpu", "--device"},
+      {"predict-params --checkpoint " + checkpoint() + embed + " --index 500 --export " + tmp + "x.json",
+       "out of range"},
+      {"import-ghn2 --weights " + test::fixture_meta() + " --meta " + test::fixture_meta() + " --out " + tmp + "y.ckpt",
+       "not a whole number of float32"},
+  };
+  for (const auto& c : cases) {
+    const CmdResult r = run_ghnas(c.args);
+    EXPECT_EQ(r.code, 1) << c.args;
+    EXPECT_TRUE(r.out.empty()) << c.args;
+    EXPECT_EQ(r.err.rfind("ghnas: error: ", 0), 0u) << r.err;
+    EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
+    EXPECT_NE(r.err.find(c.expect), std::string::npos) << c.args << " -> " << r.err;
+  }
+}
+
+}  // namespace
+}  // namespace ghnas
