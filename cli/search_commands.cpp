@@ -28,12 +28,14 @@ EvalStatus storage_status(CandidateStatus status) {
 // a partial table and answers reused from an earlier proposal cost nothing and add no row.
 class DbRecorder : public SearchObserver {
  public:
-  DbRecorder(ResultsDb& db, std::string oracle, nlohmann::json config)
-      : db_(db), oracle_(std::move(oracle)), config_(std::move(config)) {}
+  DbRecorder(ResultsDb& db, std::string oracle, std::string task, nlohmann::json config)
+      : db_(db), oracle_(std::move(oracle)), task_(std::move(task)), config_(std::move(config)) {}
 
   void on_start(const SearchRunInfo& info) override {
     RunSpec spec;
     spec.space = info.space;
+    // A benchmark table's numbers belong to the task it was measured on.
+    spec.task = task_;
     spec.strategy = info.strategy;
     spec.seed = info.seed;
     spec.config = config_;
@@ -65,6 +67,7 @@ class DbRecorder : public SearchObserver {
  private:
   ResultsDb& db_;
   std::string oracle_;
+  std::string task_;
   nlohmann::json config_;
   std::vector<Objective> objectives_;
   std::int64_t run_ = 0;
@@ -75,7 +78,7 @@ class DbRecorder : public SearchObserver {
 void add_search_commands(CLI::App& app, Actions& actions) {
   struct Args {
     OracleSearchConfig config;
-    std::string objectives, db = kDefaultDbPath;
+    std::string objectives, db = kDefaultDbPath, task = "cifar10";
     std::vector<std::string> options;
     bool full_space = false;
   };
@@ -104,6 +107,7 @@ void add_search_commands(CLI::App& app, Actions& actions) {
                 "unknown and cost nothing (default: propose only the table's architectures)");
   cmd->add_flag("--charge-repeats", a->config.charge_repeats,
                 "charge every evaluated proposal, repeats included (NAS-Bench-201's own accounting)");
+  cmd->add_option("--task", a->task, "task the table's numbers were measured on")->capture_default_str();
   cmd->add_option("--db", a->db, "results database (SQLite, on a local disk)")->capture_default_str();
   actions.emplace_back(cmd, [a] {
     OracleSearchConfig config = a->config;
@@ -120,7 +124,7 @@ void add_search_commands(CLI::App& app, Actions& actions) {
                                {"strategy_options", config.strategy_options},
                                {"objectives", a->objectives}, {"full_space", a->full_space},
                                {"charge_repeats", config.charge_repeats}};
-    DbRecorder recorder(db, config.oracle, recorded);
+    DbRecorder recorder(db, config.oracle, a->task, recorded);
     const OracleSearchReport report = run_oracle_search(config, &recorder);
     nlohmann::json summary = report.summary;
     summary["run"] = recorder.run();
