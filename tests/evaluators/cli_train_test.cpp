@@ -1,6 +1,7 @@
 // `ghnas train` as a user runs it: the JSON line of the public contract and clear errors.
 
 #include <gtest/gtest.h>
+#include <unistd.h>
 #include <nlohmann/json.hpp>
 
 #include <array>
@@ -22,7 +23,7 @@ struct CmdResult {
 
 CmdResult run_ghnas(const std::string& args) {
   static int counter = 0;
-  const std::string err_file = ::testing::TempDir() + "ghnas_train_err_" + std::to_string(counter++);
+  const std::string err_file = ::testing::TempDir() + "ghnas_train_err_" + std::to_string(getpid()) + "_" + std::to_string(counter++);
   const std::string cmd = std::string(GHNAS_BINARY) + " " + args + " 2>" + err_file;
   CmdResult r;
   FILE* pipe = popen(cmd.c_str(), "r");
@@ -100,7 +101,7 @@ namespace {
 
 TEST(CliProxies, PrintsOneJsonLinePerArchitecture) {
   if (!kHaveFashion) GTEST_SKIP() << "dataset-fashion-mnist is not installed";
-  const std::string archs = ::testing::TempDir() + "proxy_cells.txt";
+  const std::string archs = ::testing::TempDir() + std::to_string(getpid()) + "_proxy_cells.txt";
   std::ofstream(archs) << "# two cells\n"
                        << "|nor_conv_3x3~0|+|none~0|nor_conv_3x3~1|+|skip_connect~0|none~1|skip_connect~2|\n"
                        << "|avg_pool_3x3~0|+|nor_conv_1x1~0|skip_connect~1|+|nor_conv_1x1~0|skip_connect~1|skip_connect~2|\n";

@@ -2,6 +2,7 @@
 // are refused with one clear error; importing the reference state dict checks names and shapes.
 
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <cstdio>
 #include <cstring>
@@ -16,7 +17,7 @@
 namespace ghnas {
 namespace {
 
-std::string temp_path(const std::string& name) { return ::testing::TempDir() + "ghnas_ckpt_" + name; }
+std::string temp_path(const std::string& name) { return ::testing::TempDir() + "ghnas_ckpt_" + std::to_string(getpid()) + "_" + name; }
 
 std::string slurp(const std::string& path) {
   std::ifstream in(path, std::ios::binary);

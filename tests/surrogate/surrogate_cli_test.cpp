@@ -2,6 +2,7 @@
 // output fields, and one clear error line for bad input.
 
 #include <gtest/gtest.h>
+#include <unistd.h>
 #include <nlohmann/json.hpp>
 
 #include <array>
@@ -24,7 +25,7 @@ struct CmdResult {
 
 CmdResult run_ghnas(const std::string& args) {
   static int counter = 0;
-  const std::string err_file = ::testing::TempDir() + "ghnas_surrogate_cli_err_" + std::to_string(counter++);
+  const std::string err_file = ::testing::TempDir() + std::to_string(getpid()) + "_ghnas_surrogate_cli_err_" + std::to_string(counter++);
   CmdResult r;
   FILE* pipe = popen((std::string(GHNAS_BINARY) + " " + args + " 2>" + err_file).c_str(), "r");
   std::array<char, 4096> buf{};
@@ -50,7 +51,7 @@ std::vector<nlohmann::json> json_lines(const std::string& text) {
 // The fixture imported once through the CLI.
 const std::string& checkpoint() {
   static const std::string path = [] {
-    const std::string p = ::testing::TempDir() + "ghnas_cli_fixture.ckpt";
+    const std::string p = ::testing::TempDir() + std::to_string(getpid()) + "_ghnas_cli_fixture.ckpt";
     const CmdResult r = run_ghnas("import-ghn2 --weights " + test::fixture_weights() + " --meta " +
                                   test::fixture_meta() + " --out " + p);
     EXPECT_EQ(r.code, 0) << r.err;
@@ -79,15 +80,15 @@ TEST(SurrogateCli, EmbedPrintsTheReferenceEmbeddings) {
 }
 
 TEST(SurrogateCli, PredictParamsExportsEveryPredictedTensor) {
-  const std::string out = ::testing::TempDir() + "ghnas_net0.json";
+  const std::string out = ::testing::TempDir() + std::to_string(getpid()) + "_ghnas_net0.json";
   const CmdResult r = run_ghnas("predict-params --checkpoint " + checkpoint() + " --space deepnets1m --archs " +
                                 kTestArchs + " --index 0 --export " + out);
   ASSERT_EQ(r.code, 0) << r.err;
   EXPECT_TRUE(r.out.empty());
   const auto index = nlohmann::json::parse(std::ifstream(out));
   EXPECT_EQ(index.at("format"), "ghnas-predicted-params");
-  EXPECT_EQ(index.at("data_file"), "ghnas_net0.f32");
-  std::ifstream blob(::testing::TempDir() + "ghnas_net0.f32", std::ios::binary);
+  EXPECT_EQ(index.at("data_file"), std::to_string(getpid()) + "_ghnas_net0.f32");
+  std::ifstream blob(::testing::TempDir() + std::to_string(getpid()) + "_ghnas_net0.f32", std::ios::binary);
   const std::string bytes(std::istreambuf_iterator<char>(blob), {});
   ASSERT_EQ(bytes.size(), 4 * index.at("n_params").get<std::size_t>());
   const auto* data = reinterpret_cast<const float*>(bytes.data());
@@ -112,7 +113,7 @@ TEST(SurrogateCli, PredictParamsExportsEveryPredictedTensor) {
 }
 
 TEST(SurrogateCli, BadInputFailsWithOneClearLine) {
-  const std::string tmp = ::testing::TempDir();
+  const std::string tmp = ::testing::TempDir() + std::to_string(getpid()) + "_";
   const std::string truncated = tmp + "ghnas_truncated.ckpt";
   {
     std::ifstream in(checkpoint(), std::ios::binary);
