@@ -15,31 +15,10 @@
 
 namespace {
 
-struct CmdResult {
-  int code = 0;
-  std::string out;  // stdout
-  std::string err;  // stderr
-};
+using ghnas::test::CmdResult;
 
 CmdResult run_ghnas(const std::string& args) {
-  static int counter = 0;
-  // CTest runs test cases as parallel processes: the pid keeps their files apart.
-  const std::string err_file = ::testing::TempDir() + "ghnas_cli_err_" + std::to_string(getpid()) +
-                               "_" + std::to_string(counter++);
-  const std::string cmd = std::string(GHNAS_BINARY) + " " + args + " 2>" + err_file;
-  CmdResult r;
-  FILE* pipe = popen(cmd.c_str(), "r");
-  std::array<char, 4096> buf{};
-  std::size_t n;
-  while ((n = fread(buf.data(), 1, buf.size(), pipe)) > 0) r.out.append(buf.data(), n);
-  const int status = pclose(pipe);
-  r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  std::ifstream e(err_file);
-  std::stringstream ss;
-  ss << e.rdbuf();
-  r.err = ss.str();
-  std::remove(err_file.c_str());
-  return r;
+  return ghnas::test::run_command(std::string(GHNAS_BINARY) + " " + args);
 }
 
 std::string write_temp(const std::string& name, const std::string& text) {

@@ -15,29 +15,10 @@
 
 namespace {
 
-struct CmdResult {
-  int code = 0;
-  std::string out;
-  std::string err;
-};
+using ghnas::test::CmdResult;
 
 CmdResult run_ghnas(const std::string& args) {
-  static int counter = 0;
-  const std::string err_file = ::testing::TempDir() + "ghnas_train_err_" + std::to_string(getpid()) + "_" + std::to_string(counter++);
-  const std::string cmd = std::string(GHNAS_BINARY) + " " + args + " 2>" + err_file;
-  CmdResult r;
-  FILE* pipe = popen(cmd.c_str(), "r");
-  std::array<char, 4096> buf{};
-  std::size_t n;
-  while ((n = fread(buf.data(), 1, buf.size(), pipe)) > 0) r.out.append(buf.data(), n);
-  const int status = pclose(pipe);
-  r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  std::ifstream e(err_file);
-  std::stringstream ss;
-  ss << e.rdbuf();
-  r.err = ss.str();
-  std::remove(err_file.c_str());
-  return r;
+  return ghnas::test::run_command(std::string(GHNAS_BINARY) + " " + args);
 }
 
 const std::string kTestNets = ghnas::test::shared_dir() + "/deepnets1m/test.json";

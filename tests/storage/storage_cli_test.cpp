@@ -2,6 +2,8 @@
 // clear error line (exit 1, nothing on stdout) for each kind of bad input.
 
 #include <gtest/gtest.h>
+
+#include "tests/test_util.hpp"
 #include <nlohmann/json.hpp>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -17,28 +19,11 @@
 namespace ghnas {
 namespace {
 
-struct CmdResult {
-  int code = 0;
-  std::string out;
-  std::string err;
-};
+using test::CmdResult;
 
 CmdResult run_ghnas(const std::string& args, const std::string& cwd = "") {
-  static int counter = 0;
-  const std::string err_file =
-      ::testing::TempDir() + "ghnas_storage_cli_err_" + std::to_string(::getpid()) + "_" + std::to_string(counter++);
-  const std::string cmd = (cwd.empty() ? "" : "cd '" + cwd + "' && ") + std::string(GHNAS_BINARY) + " " +
-                          args + " 2>" + err_file;
-  CmdResult r;
-  FILE* pipe = ::popen(cmd.c_str(), "r");
-  std::array<char, 4096> buf{};
-  std::size_t n;
-  while ((n = std::fread(buf.data(), 1, buf.size(), pipe)) > 0) r.out.append(buf.data(), n);
-  const int status = ::pclose(pipe);
-  r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  r.err = test::file_bytes(err_file);
-  std::remove(err_file.c_str());
-  return r;
+  return test::run_command((cwd.empty() ? "" : "cd '" + cwd + "' && ") + std::string(GHNAS_BINARY) +
+                           " " + args);
 }
 
 std::vector<std::string> lines_of(const std::string& text) {

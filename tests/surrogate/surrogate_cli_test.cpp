@@ -18,25 +18,10 @@
 namespace ghnas {
 namespace {
 
-struct CmdResult {
-  int code = 0;
-  std::string out, err;
-};
+using test::CmdResult;
 
 CmdResult run_ghnas(const std::string& args) {
-  static int counter = 0;
-  const std::string err_file = ::testing::TempDir() + std::to_string(getpid()) + "_ghnas_surrogate_cli_err_" + std::to_string(counter++);
-  CmdResult r;
-  FILE* pipe = popen((std::string(GHNAS_BINARY) + " " + args + " 2>" + err_file).c_str(), "r");
-  std::array<char, 4096> buf{};
-  std::size_t n;
-  while ((n = fread(buf.data(), 1, buf.size(), pipe)) > 0) r.out.append(buf.data(), n);
-  const int status = pclose(pipe);
-  r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  std::ifstream e(err_file);
-  r.err.assign(std::istreambuf_iterator<char>(e), {});
-  std::remove(err_file.c_str());
-  return r;
+  return test::run_command(std::string(GHNAS_BINARY) + " " + args);
 }
 
 std::vector<nlohmann::json> json_lines(const std::string& text) {
