@@ -141,7 +141,7 @@ void add_space_commands(CLI::App& app, Actions& actions) {
 
   // ---- sample
   struct SampleArgs {
-    std::string space, variant, out;
+    std::string space, variant, width, out;
     int n = 10;
     std::uint64_t seed = 0;
   };
@@ -154,10 +154,13 @@ void add_space_commands(CLI::App& app, Actions& actions) {
   sample->add_option("--seed", sa->seed, "random seed")->capture_default_str();
   sample->add_option("--variant", sa->variant,
                      "deepnets1m sampling distribution: id, wide, deep, dense, bnfree (default id)");
+  sample->add_option("--width", sa->width,
+                     "deepnets1m stem width C of the networks drawn (default: the variant's)");
   sample->add_option("--out", sa->out, "output file (default: standard output)");
   actions.emplace_back(sample, [sa] {
     SpaceOptions options;
     if (!sa->variant.empty()) options["variant"] = sa->variant;
+    if (!sa->width.empty()) options["width"] = sa->width;
     auto space = make_space(sa->space, options);
     Rng rng(sa->seed);
     std::vector<Architecture> archs;

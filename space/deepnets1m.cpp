@@ -697,12 +697,24 @@ ArchGraph build_deepnets_graph(const DeepNetsArch& arch, const Task& task) {
 DeepNets1mSpace::DeepNets1mSpace(const SpaceOptions& options) {
   const SpaceOptions o = resolve_options("deepnets1m", param_specs(), options);
   variant_ = deepnets_variant_by_name(o.at("variant"));
+  const std::string& width = o.at("width");
+  try {
+    std::size_t used = 0;
+    width_ = std::stoi(width, &used);
+    GHNAS_CHECK_AS(ConfigError, used == width.size() && width_ >= 0, "");
+  } catch (const std::exception&) {
+    throw ConfigError("deepnets1m option width must be a whole number >= 0, got '" + width + "'");
+  }
 }
 
 std::vector<ParamSpec> DeepNets1mSpace::param_specs() {
   return {{"variant", "id",
            "sampling distribution: id (in-distribution) or the out-of-distribution variants",
-           {"id", "wide", "deep", "dense", "bnfree"}}};
+           {"id", "wide", "deep", "dense", "bnfree"}},
+          {"width", "0",
+           "stem width C of sampled networks; 0 keeps the variant's (32; wide: 128). Narrow "
+           "networks make SGD ground truth affordable on a CPU",
+           {}}};
 }
 
 std::vector<ParamSpec> DeepNets1mSpace::params() const { return param_specs(); }
@@ -713,7 +725,9 @@ std::string DeepNets1mSpace::description() const {
 }
 
 Architecture DeepNets1mSpace::sample(Rng& rng) const {
-  return {name(), deepnets_arch_to_json(sample_deepnets_arch(rng, variant_))};
+  DeepNetsArch arch = sample_deepnets_arch(rng, variant_);
+  if (width_ > 0) arch.net_args.C = width_;
+  return {name(), deepnets_arch_to_json(arch)};
 }
 
 Architecture DeepNets1mSpace::mutate(const Architecture& arch, Rng& rng) const {

@@ -79,7 +79,7 @@ DeepNetsArch mutate_deepnets_arch(const DeepNetsArch& arch, Rng& rng);
 std::vector<DeepNetsArch> deepnets_neighbours(const DeepNetsArch& arch);
 
 /// The "deepnets1m" search space. Option `variant` (id, wide, deep, dense, bnfree) picks the
-/// sampling distribution.
+/// sampling distribution; option `width` (> 0) overrides the stem width C of sampled networks.
 class DeepNets1mSpace : public SearchSpace {
  public:
   explicit DeepNets1mSpace(const SpaceOptions& options = {});
@@ -98,6 +98,7 @@ class DeepNets1mSpace : public SearchSpace {
 
  private:
   DeepNetsVariant variant_;
+  int width_ = 0;  // 0: the sampler's C
 };
 
 }  // namespace ghnas

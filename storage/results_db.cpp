@@ -153,6 +153,9 @@ struct ResultsDb::Impl {
                    "INSERT INTO runs (space, task, strategy, config, seed, ghnas_version, "
                    "checkpoint_hash) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) RETURNING id"),
         select_run(db, kRunColumns),
+        find_run(db,
+                 "SELECT id FROM runs WHERE space = ?1 AND task = ?2 AND strategy = ?3 AND "
+                 "config = ?4 AND seed = ?5 ORDER BY id DESC LIMIT 1"),
         run_status(db, "SELECT status FROM runs WHERE id = ?1"),
         set_run_status(db,
                        "UPDATE runs SET status = ?2, finished_at = CASE WHEN ?2 = 'running' THEN "
@@ -189,7 +192,7 @@ struct ResultsDb::Impl {
   // connection closes, and the lock is released last.
   WriterLock lock;
   sqlite::Connection db;
-  Statement insert_run, select_run, run_status, set_run_status;
+  Statement insert_run, select_run, find_run, run_status, set_run_status;
   Statement upsert_arch, find_arch, select_arch;
   Statement insert_eval, find_eval, select_run_evals;
 };
@@ -234,6 +237,12 @@ RunRecord ResultsDb::run(std::int64_t id) const {
   r.status = parse_run_status(status);
   r.spec.config = nlohmann::json::parse(config);
   return r;
+}
+
+std::optional<std::int64_t> ResultsDb::find_run(const RunSpec& spec) const {
+  // config is stored as nlohmann's dump, whose object keys are sorted: equal JSON, equal text.
+  impl_->find_run.bind(spec.space, spec.task, spec.strategy, spec.config.dump(), spec.seed);
+  return first_int(impl_->find_run);
 }
 
 RunRecord ResultsDb::resume_run(std::int64_t id) {

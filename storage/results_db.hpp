@@ -116,6 +116,9 @@ class ResultsDb {
   std::int64_t create_run(const RunSpec& spec);
   /// The run `id`; throws ConfigError when there is none.
   RunRecord run(std::int64_t id) const;
+  /// The latest run with the same space, task, strategy, config and seed as `spec`, if any:
+  /// what a command that resumes its own work (ground-truth) continues.
+  std::optional<std::int64_t> find_run(const RunSpec& spec) const;
   /// Marks run `id` running again (after an interruption, or to extend it) and returns it.
   RunRecord resume_run(std::int64_t id);
   /// Ends run `id` with `status` (finished, failed or interrupted) and its finish time.

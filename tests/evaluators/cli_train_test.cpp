@@ -8,8 +8,10 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <set>
 #include <sstream>
 #include <string>
+#include <vector>
 
 #include "tests/test_util.hpp"
 
@@ -105,26 +107,118 @@ TEST(CliProxies, PrintsOneJsonLinePerArchitecture) {
 
 namespace {
 
-TEST(CliGroundTruth, PrintsOneLinePerArchitectureOfTheRange) {
-  if (!kHaveFashion) GTEST_SKIP() << "dataset-fashion-mnist is not installed";
-  const CmdResult r = run_ghnas("ground-truth --space deepnets1m --task fashion-mnist --archs " + kTestNets +
-                                " --from 36 --to 38 --batch-size 32 --train-size 64 --test-size 100 "
-                                "--val-size 100");
-  ASSERT_EQ(r.code, 0) << r.err;
-  std::istringstream lines(r.out);
-  std::string line;
+// ground-truth stores into a results database; a build without the storage module has no
+// such command.
+bool have_ground_truth() { return run_ghnas("ground-truth --help").code == 0; }
+
+struct GroundTruthFiles {
+  std::string db, jsonl;
+  GroundTruthFiles(const std::string& name) {
+    const std::string base = (std::filesystem::temp_directory_path() /
+                              (name + "_" + std::to_string(::getpid()))).string();
+    db = base + ".db";
+    jsonl = base + ".jsonl";
+    clean();
+  }
+  ~GroundTruthFiles() { clean(); }
+  void clean() const {
+    for (const char* suffix : {"", "-wal", "-shm", ".lock"}) std::filesystem::remove(db + suffix);
+    std::filesystem::remove(jsonl);
+  }
+  std::vector<nlohmann::json> lines() const {
+    std::ifstream in(jsonl);
+    std::vector<nlohmann::json> rows;
+    for (std::string line; std::getline(in, line);) rows.push_back(nlohmann::json::parse(line));
+    return rows;
+  }
+  // Number of stored clean_acc measurements (one per measured architecture).
+  int measured() const {
+    const CmdResult r = run_ghnas("query sql --format csv --db " + db +
+                                  " \"SELECT count(*) AS n FROM evaluations WHERE metric = 'clean_acc'\"");
+    EXPECT_EQ(r.code, 0) << r.err;
+    return std::stoi(r.out.substr(r.out.find('\n') + 1));
+  }
+};
+
+// Tiny settings: 2 SGD steps and 100 test images per network.
+std::string ground_truth_args(const GroundTruthFiles& f, int to) {
+  return "ground-truth --space deepnets1m --task fashion-mnist --archs " + kTestNets + " --from 36 --to " +
+         std::to_string(to) + " --batch-size 32 --train-size 64 --test-size 100 --val-size 0 --threads 1" +
+         " --db " + f.db + " --jsonl " + f.jsonl;
+}
+
+std::vector<nlohmann::json> json_lines(const std::string& text) {
+  std::istringstream lines(text);
   std::vector<nlohmann::json> rows;
-  while (std::getline(lines, line)) rows.push_back(nlohmann::json::parse(line));
-  ASSERT_EQ(rows.size(), 2u) << r.out;
+  for (std::string line; std::getline(lines, line);) rows.push_back(nlohmann::json::parse(line));
+  return rows;
+}
+
+TEST(CliGroundTruth, StoresEachMeasurementAndResumesWithoutRepeats) {
+  if (!kHaveFashion) GTEST_SKIP() << "dataset-fashion-mnist is not installed";
+  if (!have_ground_truth()) GTEST_SKIP() << "built without the storage module";
+  GroundTruthFiles f("ghnas_gt_resume");
+  const CmdResult first = run_ghnas(ground_truth_args(f, 38));
+  ASSERT_EQ(first.code, 0) << first.err;
+  const auto rows = json_lines(first.out);
+  ASSERT_EQ(rows.size(), 2u) << first.out;
   EXPECT_EQ(rows[0]["index"], 36);
   EXPECT_EQ(rows[1]["index"], 37);
   for (const auto& row : rows) {
     EXPECT_EQ(row["status"], "ok");
     EXPECT_EQ(row["steps"], 2);
   }
+  // A longer range of the same file continues the same run: only index 38 is new.
+  const CmdResult second = run_ghnas(ground_truth_args(f, 39));
+  ASSERT_EQ(second.code, 0) << second.err;
+  const auto more = json_lines(second.out);
+  ASSERT_EQ(more.size(), 1u) << second.out;
+  EXPECT_EQ(more[0]["index"], 38);
+  EXPECT_NE(second.err.find("2 of 3 architectures already measured"), std::string::npos) << second.err;
+  EXPECT_EQ(f.measured(), 3);
+  // The JSON lines file holds every measured network with its spec, in input order.
+  const auto file = f.lines();
+  ASSERT_EQ(file.size(), 3u);
+  for (int i = 0; i < 3; ++i) {
+    EXPECT_EQ(file[i]["index"], 36 + i);
+    EXPECT_TRUE(file[i].contains("genotype") && file[i].contains("net_args"));
+    for (const char* k : {"clean_acc", "noisy_acc", "latency_ms", "convergence", "params", "flops"})
+      EXPECT_TRUE(file[i][k].is_number()) << k << " in " << file[i].dump();
+  }
+  EXPECT_EQ(file[0]["clean_acc"], rows[0]["clean_acc"]);
+}
+
+TEST(CliGroundTruth, KilledRunResumesWithNothingLostOrRepeated) {
+  if (!kHaveFashion) GTEST_SKIP() << "dataset-fashion-mnist is not installed";
+  if (!have_ground_truth()) GTEST_SKIP() << "built without the storage module";
+  GroundTruthFiles f("ghnas_gt_kill");
+  // SIGKILL as soon as the first measurement is on disk (the JSON lines file appears after it
+  // is committed), while the next network trains.
+  const std::string cmd = std::string(GHNAS_BINARY) + " " + ground_truth_args(f, 41) +
+                          " > /dev/null 2>&1 & p=$!; while [ ! -s " + f.jsonl +
+                          " ] && kill -0 $p 2>/dev/null; do sleep 0.02; done; kill -9 $p; wait $p";
+  ghnas::test::run_command("sh -c '" + cmd + "'");
+  const int before = f.measured();
+  ASSERT_GE(before, 1);
+  const CmdResult rerun = run_ghnas(ground_truth_args(f, 41));
+  ASSERT_EQ(rerun.code, 0) << rerun.err;
+  EXPECT_EQ(static_cast<int>(json_lines(rerun.out).size()), 5 - before);
+  EXPECT_EQ(f.measured(), 5);
+  const auto file = f.lines();
+  ASSERT_EQ(file.size(), 5u);
+  std::set<std::string> hashes;
+  for (const auto& row : file) hashes.insert(row["hash"].get<std::string>());
+  EXPECT_EQ(hashes.size(), 5u);
+}
+
+TEST(CliGroundTruth, BadRangeAndMissingSourceAreClearErrors) {
+  if (!have_ground_truth()) GTEST_SKIP() << "built without the storage module";
   const CmdResult bad = run_ghnas("ground-truth --space deepnets1m --archs " + kTestNets + " --from 499 --to 501");
   EXPECT_EQ(bad.code, 1);
   EXPECT_NE(bad.err.find("500 architectures"), std::string::npos) << bad.err;
+  const CmdResult none = run_ghnas("ground-truth --space deepnets1m");
+  EXPECT_EQ(none.code, 1);
+  EXPECT_NE(none.err.find("--archs FILE or --sample N"), std::string::npos) << none.err;
 }
 
 }  // namespace

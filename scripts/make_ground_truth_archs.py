@@ -1,0 +1,36 @@
+#!/usr/bin/env python3
+"""Writes the architecture list of the shipped Fashion-MNIST ground truth
+(results/ground_truth/fashion_mnist_deepnets1m_archs.json).
+
+The mix, never touching ../shared/deepnets1m/test.json (held out for evaluation):
+  100 nets of val.json (ID), 40 each of wide/deep/dense/bnfree.json (OOD), and 100 fresh ID
+  samples (`ghnas sample --space deepnets1m --n 100 --seed 2026`), shuffled with seed 0 so that a
+  partial measurement is already a mix. Widths are cut so that SGD fits a 2-core CPU: C=8 for
+  every net except wide ones, which get C=16 (keeping them twice as wide as the rest).
+Each entry keeps its origin in "source" and "source_index" (ignored when ghnas reads the file).
+
+Usage: python3 scripts/make_ground_truth_archs.py GHNAS_BINARY SHARED_DIR OUT
+"""
+import json
+import random
+import subprocess
+import sys
+
+ghnas, shared, out = sys.argv[1:4]
+rng = random.Random(0)
+entries = []
+for name, count in [("val", 100), ("wide", 40), ("deep", 40), ("dense", 40), ("bnfree", 40)]:
+    nets = json.load(open(f"{shared}/deepnets1m/{name}.json"))
+    for i in sorted(rng.sample(range(len(nets)), count)):
+        entries.append((name, i, {"genotype": nets[i]["genotype"], "net_args": nets[i]["net_args"]}))
+fresh = json.loads(subprocess.check_output(
+    [ghnas, "sample", "--space", "deepnets1m", "--n", "100", "--seed", "2026"]))
+for i, net in enumerate(fresh):
+    entries.append(("sample-id-seed2026", i, net))
+rng.shuffle(entries)
+archs = []
+for source, i, net in entries:
+    net["net_args"]["C"] = 16 if source == "wide" else 8
+    archs.append({"source": source, "source_index": i, **net})
+json.dump(archs, open(out, "w"), indent=0)
+print(f"wrote {len(archs)} architectures to {out}")
