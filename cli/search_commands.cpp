@@ -4,6 +4,7 @@
 
 #include <iostream>
 #include <memory>
+#include <optional>
 
 #include "cli/commands.hpp"
 #include "core/error.hpp"
@@ -28,18 +29,13 @@ EvalStatus storage_status(CandidateStatus status) {
 // a partial table and answers reused from an earlier proposal cost nothing and add no row.
 class DbRecorder : public SearchObserver {
  public:
-  DbRecorder(ResultsDb& db, std::string oracle, std::string task, nlohmann::json config)
-      : db_(db), oracle_(std::move(oracle)), task_(std::move(task)), config_(std::move(config)) {}
+  /// Records into run `resume_run` when given (a resumed search replays its proposals and
+  /// adds only what the interrupted run had not recorded), else into a new run.
+  DbRecorder(ResultsDb& db, std::string oracle, RunSpec spec, std::optional<std::int64_t> resume_run)
+      : db_(db), oracle_(std::move(oracle)), spec_(std::move(spec)), resume_(resume_run) {}
 
   void on_start(const SearchRunInfo& info) override {
-    RunSpec spec;
-    spec.space = info.space;
-    // A benchmark table's numbers belong to the task it was measured on.
-    spec.task = task_;
-    spec.strategy = info.strategy;
-    spec.seed = info.seed;
-    spec.config = config_;
-    run_ = db_.create_run(spec);
+    run_ = resume_ ? db_.resume_run(*resume_).id : db_.create_run(spec_);
     objectives_ = info.objectives;
   }
   void on_record(const SearchRecord& r) override {
@@ -67,8 +63,8 @@ class DbRecorder : public SearchObserver {
  private:
   ResultsDb& db_;
   std::string oracle_;
-  std::string task_;
-  nlohmann::json config_;
+  RunSpec spec_;
+  std::optional<std::int64_t> resume_;
   std::vector<Objective> objectives_;
   std::int64_t run_ = 0;
 };
@@ -81,6 +77,7 @@ void add_search_commands(CLI::App& app, Actions& actions) {
     std::string objectives, db = kDefaultDbPath, task = "cifar10";
     std::vector<std::string> options;
     bool full_space = false;
+    bool resume = false;
   };
   auto a = std::make_shared<Args>();
   auto* cmd = app.add_subcommand(
@@ -109,6 +106,10 @@ void add_search_commands(CLI::App& app, Actions& actions) {
                 "charge every evaluated proposal, repeats included (NAS-Bench-201's own accounting)");
   cmd->add_option("--task", a->task, "task the table's numbers were measured on")->capture_default_str();
   cmd->add_option("--db", a->db, "results database (SQLite, on a local disk)")->capture_default_str();
+  cmd->add_flag("--resume", a->resume,
+                "continue the latest run of this database with the same space, strategy, options, "
+                "budget and seed (after a crash or kill): the search is replayed from its seed and "
+                "only what the run had not recorded is added; starts a new run when there is none");
   actions.emplace_back(cmd, [a] {
     OracleSearchConfig config = a->config;
     config.restrict_to_table = !a->full_space;
@@ -124,10 +125,26 @@ void add_search_commands(CLI::App& app, Actions& actions) {
                                {"strategy_options", config.strategy_options},
                                {"objectives", a->objectives}, {"full_space", a->full_space},
                                {"charge_repeats", config.charge_repeats}};
-    DbRecorder recorder(db, config.oracle, a->task, recorded);
+    RunSpec spec;
+    spec.space = config.space;
+    spec.task = a->task;  // a benchmark table's numbers belong to the task it was measured on
+    spec.strategy = config.strategy;
+    spec.seed = config.seed;
+    spec.config = recorded;
+    std::optional<std::int64_t> resume_run;
+    if (a->resume) {
+      resume_run = db.find_run(spec);
+      if (resume_run) {
+        std::cerr << "search: resuming run " << *resume_run << " of " << a->db << "\n";
+      } else {
+        std::cerr << "search: no earlier run of this search in " << a->db << "; starting one\n";
+      }
+    }
+    DbRecorder recorder(db, config.oracle, spec, resume_run);
     const OracleSearchReport report = run_oracle_search(config, &recorder);
     nlohmann::json summary = report.summary;
     summary["run"] = recorder.run();
+    summary["resumed"] = resume_run.has_value();
     summary["db"] = a->db;
     std::cout << summary.dump() << "\n";
     return 0;
