@@ -47,7 +47,8 @@ OracleSearchReport run_oracle_search(const OracleSearchConfig& config, SearchObs
   options.reuse_results = !config.charge_repeats;
 
   OracleSearchReport report;
-  report.result = run_search(*space, oracle, options, observer);
+  options.screen_factor = config.screen ? config.screen_factor : 1;
+  report.result = run_search(*space, oracle, options, observer, config.screen);
   report.table_rows = oracle.num_rows();
   report.table_classes = oracle.num_classes();
   report.space_description = space->description();
@@ -66,6 +67,7 @@ OracleSearchReport run_oracle_search(const OracleSearchConfig& config, SearchObs
   summary["proposals"] = r.history.size();
   summary["distinct_queried"] = oracle.distinct_queried();
   summary["unknown"] = r.unknown;
+  summary["screened"] = r.screened;
   summary["failed"] = r.failed;
   summary["stop_reason"] = stop_reason_name(r.stop_reason);
   summary["space_size"] =

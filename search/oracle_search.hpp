@@ -43,6 +43,10 @@ struct OracleSearchConfig {
   bool charge_repeats = false;
   /// Progress bar on stderr: -1 when stderr is a terminal, 0 off, 1 on.
   int progress = -1;
+  /// A cheap first look (e.g. the GHN's property heads): the strategy proposes screen_factor x
+  /// batch_size candidates per batch and only the best batch_size by screen score are queried.
+  CandidateScreen* screen = nullptr;
+  int screen_factor = 1;
 };
 
 /// What run_oracle_search returns: the search itself and the command's output.
