@@ -1,6 +1,7 @@
 #include "space/search_space.hpp"
 
 #include "core/error.hpp"
+#include "space/json_space.hpp"
 
 namespace ghnas {
 
@@ -28,11 +29,16 @@ std::vector<std::string> list_spaces() {
 
 std::unique_ptr<SearchSpace> make_space(const std::string& name, const SpaceOptions& options) {
   register_builtin_spaces();
+  // "json:PATH" names a space declared in a file (space/json_space.hpp), not a registered one.
+  if (name.rfind(kJsonSpacePrefix, 0) == 0)
+    return make_json_space(name.substr(std::string(kJsonSpacePrefix).size()), options);
   auto it = registry().find(name);
   if (it == registry().end()) {
     std::string valid;
     for (const auto& n : list_spaces()) valid += (valid.empty() ? "" : ", ") + n;
-    throw ConfigError("unknown search space '" + name + "'; valid spaces: " + valid);
+    throw ConfigError("unknown search space '" + name + "'; valid spaces: " + valid +
+                      " (or json:FILE for a space declared in a JSON file, or a space loaded "
+                      "with --plugin)");
   }
   return it->second(options);
 }

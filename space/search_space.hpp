@@ -85,7 +85,8 @@ void register_space(const std::string& name, SpaceFactory factory);
 /// Registers the built-in spaces (deepnets1m, nasbench201). Idempotent.
 void register_builtin_spaces();
 
-/// Creates a registered space. Throws ConfigError listing the valid names for an unknown one,
+/// Creates a registered space, or for a name "json:PATH" the space declared in that JSON file
+/// (space/json_space.hpp). Throws ConfigError listing the valid names for an unknown one,
 /// or naming the option for an invalid option.
 std::unique_ptr<SearchSpace> make_space(const std::string& name, const SpaceOptions& options = {});
 
