@@ -1,13 +1,18 @@
 // Commands of the GHN-2 surrogate: import-ghn2 (reference weights -> checkpoint), embed (graph
-// embeddings, one JSON line per architecture) and predict-params (every parameter of one network,
-// exported for PyTorch). Their output is the project's public contract.
+// embeddings, one JSON line per architecture), predict-params (every parameter of one network,
+// exported for PyTorch), train-ghn (GHN-2 training on an image task, resumable) and eval-ghn
+// (test accuracy of predicted parameters, or of random initialisation as the baseline). Their
+// output is the project's public contract.
 
 #include <tbb/global_control.h>
 #include <tbb/parallel_for.h>
 #include <torch/torch.h>
 
 #include <algorithm>
+#include <chrono>
+#include <cmath>
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <memory>
@@ -19,6 +24,10 @@
 #include "space/search_space.hpp"
 #include "surrogate/checkpoint.hpp"
 #include "surrogate/ghn.hpp"
+#include "surrogate/ghn_trainer.hpp"
+#include "evaluators/cpu_runtime.hpp"
+#include "evaluators/datasets.hpp"
+#include "evaluators/network.hpp"
 
 namespace ghnas::cli {
 
@@ -83,6 +92,208 @@ std::string blob_path(const std::string& index_path) {
 std::string base_name(const std::string& path) {
   const auto slash = path.find_last_of('/');
   return slash == std::string::npos ? path : path.substr(slash + 1);
+}
+
+}  // namespace
+
+namespace {
+
+// ---- train-ghn and eval-ghn
+
+struct TrainGhnArgs {
+  GhnTrainConfig config;
+  std::string out, log, data, variant = "id";
+  std::int64_t iterations = 0, stop_after = 0;
+  double epochs = 0;
+  bool resume = false;
+};
+
+void add_train_ghn(CLI::App& app, Actions& actions) {
+  auto ta = std::make_shared<TrainGhnArgs>();
+  GhnTrainConfig& c = ta->config;
+  auto* cmd = app.add_subcommand(
+      "train-ghn",
+      "Train GHN-2 (Knyazev et al. 2021): meta-batches of architectures sampled from the space, their "
+      "parameters predicted by the GHN, one shared image batch, mean cross-entropy, Adam; checkpoints "
+      "with optimizer state, resumable");
+  register_builtin_spaces();
+  cmd->add_option("--space", c.space, names_help("search space", list_spaces()))->required();
+  cmd->add_option("--task", c.task, "task: fashion-mnist (Debian package dataset-fashion-mnist) or cifar10 (--data)")
+      ->capture_default_str();
+  cmd->add_option("--out", ta->out, "checkpoint to write (and to continue with --resume)")->required();
+  cmd->add_option("--device", c.device, "cpu, cuda or cuda:N")->capture_default_str();
+  auto* iters = cmd->add_option("--iterations", ta->iterations, "length of the run in iterations (default 1000)")
+                    ->check(CLI::PositiveNumber);
+  cmd->add_option("--epochs", ta->epochs, "length of the run in epochs of the training images")
+      ->check(CLI::PositiveNumber)->excludes(iters);
+  cmd->add_flag("--resume", ta->resume,
+                "continue the run saved in --out when that file exists (its stored settings win; "
+                "--iterations/--epochs can change the length, --device the device); start afresh otherwise");
+  cmd->add_option("--stop-after", ta->stop_after, "stop (with a checkpoint) after this many iterations of this call")
+      ->check(CLI::PositiveNumber);
+  cmd->add_option("--threads", c.threads, "torch threads (graph building runs on its own thread)")
+      ->capture_default_str()->check(CLI::PositiveNumber);
+  cmd->add_option("--seed", c.seed, "seeds the GHN, the architectures, images and augmentation")->capture_default_str();
+  cmd->add_option("--meta-batch", c.meta_batch, "architectures per iteration")->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  cmd->add_option("--batch-size", c.batch_size, "training images per iteration")->capture_default_str();
+  cmd->add_option("--lr", c.lr, "Adam learning rate")->capture_default_str();
+  cmd->add_option("--weight-decay", c.weight_decay, "Adam L2 weight decay")->capture_default_str();
+  cmd->add_option("--grad-clip", c.grad_clip, "largest gradient norm (0: off)")->capture_default_str();
+  cmd->add_option("--lr-steps", c.lr_milestones, "lr x0.1 at these fractions of the run")->capture_default_str()
+      ->delimiter(',');
+  cmd->add_option("--checkpoint-every", c.checkpoint_every, "iterations between checkpoints (0: only at the end)")
+      ->capture_default_str();
+  cmd->add_option("--variant", ta->variant, "deepnets1m sampling variant: id, wide, deep, dense, bnfree")
+      ->capture_default_str();
+  cmd->add_option("--hid", c.ghn.hid, "GHN width (the paper's d)")->capture_default_str()->check(CLI::PositiveNumber);
+  cmd->add_option("--train-channels", c.train_channels,
+                  "train on DeepNets-1M nets of this width C instead of the sampled 32 (0: as sampled)")
+      ->capture_default_str();
+  cmd->add_option("--max-cells", c.max_cells, "cap the cells of sampled DeepNets-1M nets (0: no cap)")
+      ->capture_default_str();
+  cmd->add_option("--max-meta-nodes", c.max_meta_nodes, "redraw meta-batches with more GHN nodes (0: no limit)")
+      ->capture_default_str();
+  cmd->add_option("--prefetch", c.prefetch, "meta-batches built ahead of the trainer")->capture_default_str();
+  cmd->add_option("--log", ta->log, "append one JSON line per iteration (loss, acc, lr, ...) to this file");
+  cmd->add_option("--data", ta->data, "dataset folder (default: the Debian package's for fashion-mnist)");
+  actions.emplace_back(cmd, [ta] {
+    Dataset data = load_task_dataset(ta->config.task, ta->data);
+    const std::int64_t per_epoch = data.train.size() / std::max<std::int64_t>(1, ta->config.batch_size);
+    auto length = [&](std::int64_t stored) -> std::int64_t {
+      if (ta->epochs > 0) return std::max<std::int64_t>(1, std::llround(ta->epochs * static_cast<double>(per_epoch)));
+      return ta->iterations > 0 ? ta->iterations : stored;
+    };
+    std::unique_ptr<GhnTrainer> trainer;
+    if (ta->resume && std::filesystem::exists(ta->out)) {
+      const std::string device = ta->config.device == "cpu" ? "" : ta->config.device;
+      trainer = GhnTrainer::resume(ta->out, std::move(data), length(0), device);
+      std::cerr << "train-ghn: resuming '" << ta->out << "' at iteration " << trainer->iteration() << " of "
+                << trainer->config().iterations << "\n";
+    } else {
+      GhnTrainConfig config = ta->config;
+      if (config.space == "deepnets1m") config.space_options["variant"] = ta->variant;
+      config.iterations = length(config.iterations);
+      trainer = std::make_unique<GhnTrainer>(config, std::move(data));
+      std::cerr << "train-ghn: " << trainer->ghn()->num_weights() << " GHN weights, " << config.iterations
+                << " iterations (" << per_epoch << " per epoch), config " << trainer->config().to_json().dump()
+                << "\n";
+    }
+    tbb::global_control limit(tbb::global_control::max_allowed_parallelism,
+                              static_cast<std::size_t>(std::max(2, trainer->config().threads)));
+    trainer->run(ta->out, ta->log, ta->stop_after);
+    std::cerr << "train-ghn: done at iteration " << trainer->iteration() << "/" << trainer->config().iterations
+              << ", " << trainer->skipped() << " skipped, " << trainer->wall_seconds() << " s of training in total\n";
+    return 0;
+  });
+}
+
+struct EvalGhnArgs {
+  std::string checkpoint, space, task = "fashion-mnist", archs, device = "cpu", baseline, data;
+  int threads = 2;
+  std::size_t limit = 0;
+  std::int64_t test_images = 10000, batch = 64;
+  std::uint64_t seed = 0;
+};
+
+void add_eval_ghn(CLI::App& app, Actions& actions) {
+  auto ea = std::make_shared<EvalGhnArgs>();
+  auto* cmd = app.add_subcommand(
+      "eval-ghn",
+      "Test accuracy (%) of networks running GHN-predicted parameters (or, with --baseline random, their "
+      "default random initialisation): one JSON line per architecture, then a summary line");
+  register_builtin_spaces();
+  cmd->add_option("--checkpoint", ea->checkpoint, "GHN checkpoint (not needed with --baseline random)");
+  cmd->add_option("--space", ea->space, names_help("search space", list_spaces()))->required();
+  cmd->add_option("--task", ea->task, "fashion-mnist or cifar10 (--data)")->capture_default_str();
+  cmd->add_option("--archs", ea->archs, "architecture file (as for describe)")->required();
+  cmd->add_option("--limit", ea->limit, "evaluate only the first N architectures (0: all)")->capture_default_str();
+  cmd->add_option("--test-images", ea->test_images, "the first M test images")->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  cmd->add_option("--batch", ea->batch, "test batch size (batch norm uses batch statistics; the paper's 64)")
+      ->capture_default_str()->check(CLI::Range(2, 100000));
+  cmd->add_option("--baseline", ea->baseline, "random: the networks' own Kaiming initialisation instead of the GHN")
+      ->check(CLI::IsMember({"random"}));
+  cmd->add_option("--seed", ea->seed, "seed of the random baseline's initialisation (network i uses seed + i)")
+      ->capture_default_str();
+  cmd->add_option("--threads", ea->threads, "CPU threads")->capture_default_str()->check(CLI::PositiveNumber);
+  cmd->add_option("--device", ea->device, "cpu, cuda or cuda:N")->capture_default_str();
+  cmd->add_option("--data", ea->data, "dataset folder (default: the Debian package's for fashion-mnist)");
+  actions.emplace_back(cmd, [ea] {
+    const bool random = ea->baseline == "random";
+    GHNAS_CHECK_AS(ConfigError, random || !ea->checkpoint.empty(), "eval-ghn needs --checkpoint (or --baseline random)");
+    const torch::Device device = parse_device(ea->device);
+    configure_cpu_runtime(ea->threads);
+    tbb::global_control limit(tbb::global_control::max_allowed_parallelism, static_cast<std::size_t>(ea->threads));
+    Ghn ghn{nullptr};
+    if (!random) {
+      ghn = load_ghn(ea->checkpoint, device);
+      ghn->eval();
+    }
+    auto space = make_space(ea->space);
+    const Task task = task_by_name(ea->task);
+    auto archs = space->read_archs(ea->archs);
+    if (ea->limit > 0 && archs.size() > ea->limit) archs.resize(ea->limit);
+    const Dataset data = load_task_dataset(ea->task, ea->data);
+    const ImageSet test = data.test.head(ea->test_images);
+    std::vector<std::int64_t> order(static_cast<std::size_t>(test.size()));
+    for (std::size_t i = 0; i < order.size(); ++i) order[i] = static_cast<std::int64_t>(i);
+    std::mt19937_64 unused_rng(0);
+    std::vector<Batch> batches;
+    for (const auto& indices : make_batches(order, ea->batch, /*keep_last=*/true))
+      batches.push_back(make_batch(test, data.info, indices, BatchTransform{}, unused_rng));
+
+    torch::NoGradGuard no_grad;
+    std::vector<double> accs;
+    for (std::size_t i = 0; i < archs.size(); ++i) {
+      const auto t0 = std::chrono::steady_clock::now();
+      std::int64_t correct = 0, params = 0;
+      try {
+        const ArchGraph g = space->build_graph(archs[i], task);
+        params = g.num_params();
+        Network net(g, device, ea->seed + i);
+        net->eval();
+        ParamMap predicted;
+        if (!random) {
+          const GhnGraph ghn_graph = build_ghn_graph(g, ghn->config().s_max);
+          auto p = std::move(ghn->predict_parameters({&ghn_graph}, {g.all_params()})[0]);
+          predicted = ParamMap(p.tensors.begin(), p.tensors.end());
+        }
+        for (const auto& b : batches) {
+          const torch::Tensor images = b.images.to(device);
+          const torch::Tensor logits = random ? net->forward(images) : net->forward(images, predicted);
+          correct += logits.argmax(1).cpu().eq(b.labels).sum().item<std::int64_t>();
+        }
+      } catch (const ArchError& e) {
+        throw ArchError(wrap_error(i, e));
+      }
+      const double acc = 100.0 * static_cast<double>(correct) / static_cast<double>(test.size());
+      accs.push_back(acc);
+      const nlohmann::ordered_json line = {
+          {"index", i},
+          {"acc", acc},
+          {"params", params},
+          {"method", random ? "random" : "ghn"},
+          {"test_images", test.size()},
+          {"seconds", std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count()}};
+      std::cout << line.dump() << "\n" << std::flush;
+    }
+    double mean = 0.0, var = 0.0;
+    for (double a : accs) mean += a;
+    mean /= std::max<std::size_t>(1, accs.size());
+    for (double a : accs) var += (a - mean) * (a - mean);
+    const double std_dev = accs.size() > 1 ? std::sqrt(var / static_cast<double>(accs.size() - 1)) : 0.0;
+    const nlohmann::ordered_json summary = {{"summary", true},
+                                            {"method", random ? "random" : "ghn"},
+                                            {"mean", mean},
+                                            {"std", std_dev},
+                                            {"n", accs.size()},
+                                            {"test_images", test.size()},
+                                            {"archs", ea->archs},
+                                            {"checkpoint", random ? "" : ea->checkpoint}};
+    std::cout << summary.dump() << "\n";
+    return 0;
+  });
 }
 
 }  // namespace
@@ -227,6 +438,9 @@ void add_surrogate_commands(CLI::App& app, Actions& actions) {
     std::cerr << "\n";
     return 0;
   });
+
+  add_train_ghn(app, actions);
+  add_eval_ghn(app, actions);
 }
 
 }  // namespace ghnas::cli

@@ -1,0 +1,100 @@
+// GHN-2 training speed: wall time of one training iteration (meta-batch of --meta-batch
+// DeepNets-1M nets sampled as train-ghn samples them, --batch-size images, forward through the
+// GHN and every network, backward, clipping, Adam step), after one warm-up iteration. Graph
+// building is timed separately, since train-ghn builds graphs ahead on another thread.
+//
+//   OMP_WAIT_POLICY=passive build/benchmarks/surrogate/ghnas_ghn_train_bench --threads 2 --iterations 5
+//
+// Reference: ppuda takes 2.37 s per iteration (meta-batch 8, 64 CIFAR-10 images) on an H200;
+// the target is >= 10x faster on the same GPU. A CPU figure is not comparable with it
+// (printed only to show where the CPU stands); the CUDA row appears when a GPU is present.
+// Images are Fashion-MNIST-shaped random tensors (1x28x28) or CIFAR-10-shaped (--task cifar10),
+// so the benchmark needs no data files.
+
+#include <CLI/CLI.hpp>
+#include <tbb/global_control.h>
+#include <torch/torch.h>
+
+#include <chrono>
+#include <cstdio>
+#include <vector>
+
+#include "evaluators/datasets.hpp"
+#include "space/search_space.hpp"
+#include "surrogate/ghn_trainer.hpp"
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double seconds_since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
+
+struct Row {
+  double build_s = 0, step_s = 0, loss = 0;
+  std::int64_t nodes = 0;
+};
+
+Row bench(const ghnas::GhnTrainConfig& config, int iterations) {
+  ghnas::DatasetInfo info = config.task == "cifar10" ? ghnas::cifar10_info() : ghnas::fashion_mnist_info();
+  // Random images of the task's shape: speed does not depend on the pixel values.
+  ghnas::Dataset data = ghnas::make_synthetic_dataset(info, /*train_size=*/config.batch_size * 4,
+                                                      /*val_size=*/0, /*test_size=*/0, /*seed=*/0);
+  ghnas::GhnTrainer trainer(config, std::move(data));
+  Row row;
+  for (int i = 0; i <= iterations; ++i) {
+    auto t0 = Clock::now();
+    ghnas::MetaBatch meta = ghnas::sample_meta_batch(trainer.space(), trainer.task(), config, i, trainer.device());
+    const double build = seconds_since(t0);
+    const ghnas::Batch batch = trainer.image_batch(i);
+    t0 = Clock::now();
+    const ghnas::GhnStepStats s = trainer.train_step(meta, batch);
+    if (trainer.device().is_cuda()) torch::cuda::synchronize();
+    const double step = seconds_since(t0);
+    if (i == 0) continue;  // warm-up
+    row.build_s += build / iterations;
+    row.step_s += step / iterations;
+    row.loss += s.loss / iterations;
+    row.nodes += meta.num_nodes();
+  }
+  row.nodes /= iterations;
+  return row;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"GHN-2 training-iteration benchmark"};
+  ghnas::GhnTrainConfig config;
+  config.threads = 2;
+  int iterations = 3;
+  bool cpu_only = false;
+  app.add_option("--threads", config.threads, "torch and TBB threads")->capture_default_str();
+  app.add_option("--iterations", iterations, "timed iterations (after one warm-up)")->capture_default_str();
+  app.add_option("--meta-batch", config.meta_batch, "architectures per iteration")->capture_default_str();
+  app.add_option("--batch-size", config.batch_size, "images per iteration")->capture_default_str();
+  app.add_option("--task", config.task, "fashion-mnist or cifar10 (image shape)")->capture_default_str();
+  app.add_option("--train-channels", config.train_channels, "net width C of sampled nets (0: the sampled 32)")
+      ->capture_default_str();
+  app.add_option("--max-cells", config.max_cells, "cap on the cells of sampled nets (0: none)")->capture_default_str();
+  app.add_option("--seed", config.seed, "which meta-batches are drawn")->capture_default_str();
+  app.add_flag("--cpu-only", cpu_only, "skip the CUDA row even when a GPU is present");
+  CLI11_PARSE(app, argc, argv);
+  tbb::global_control limit(tbb::global_control::max_allowed_parallelism, static_cast<std::size_t>(config.threads));
+
+  std::printf("benchmark,device,threads,meta_batch,images,train_channels,max_cells,mean_nodes,build_s_per_iter,"
+              "step_s_per_iter,reference_s_per_iter,target_s_per_iter,note\n");
+  auto print = [&](const char* device, const Row& r, const char* note) {
+    std::printf("train_iteration,%s,%d,%d,%lld,%d,%d,%lld,%.3f,%.3f,2.37,0.237,%s\n", device, config.threads,
+                config.meta_batch, static_cast<long long>(config.batch_size), config.train_channels, config.max_cells,
+                static_cast<long long>(r.nodes), r.build_s, r.step_s, note);
+    std::fflush(stdout);
+  };
+  config.device = "cpu";
+  print("cpu", bench(config, iterations),
+        "reference and target are H200 GPU figures; a CPU is not comparable");
+  if (!cpu_only && torch::cuda::is_available()) {
+    config.device = "cuda";
+    print("cuda", bench(config, iterations), "compare with the reference only on the same GPU (H200)");
+  }
+  return 0;
+}

@@ -1,0 +1,70 @@
+#include "surrogate/cheap_features.hpp"
+
+#include <algorithm>
+#include <cmath>
+
+#include "space/nasbench201.hpp"
+
+namespace ghnas {
+
+namespace {
+
+constexpr int kFirstKind = static_cast<int>(OpKind::kConv2d);
+constexpr int kLastKind = static_cast<int>(OpKind::kDropout);
+
+}  // namespace
+
+const std::vector<std::string>& cheap_feature_names() {
+  static const std::vector<std::string> names = [] {
+    std::vector<std::string> n = {"log10_params", "log10_flops", "depth", "nodes"};
+    for (int k = kFirstKind; k <= kLastKind; ++k) n.push_back(std::string("count_") + op_kind_name(static_cast<OpKind>(k)));
+    for (const char* c : {"conv_1x1", "conv_3x3", "conv_5x5", "conv_7x7_or_larger", "conv_grouped", "conv_dilated",
+                          "conv_strided"})
+      n.emplace_back(c);
+    return n;
+  }();
+  return names;
+}
+
+std::vector<double> cheap_features(const ArchGraph& graph) {
+  std::vector<double> counts(kLastKind - kFirstKind + 1, 0.0);
+  double conv1 = 0, conv3 = 0, conv5 = 0, conv7 = 0, grouped = 0, dilated = 0, strided = 0;
+  std::vector<int> depth(graph.num_nodes(), 0);
+  int max_depth = 0;
+  // Vertex order is a topological order (ArchGraph::add), so one pass gives longest paths.
+  for (std::size_t v = 0; v < graph.num_nodes(); ++v) {
+    const OpNode& node = graph.node(v);
+    int d = 0;
+    for (auto u : graph.inputs(v)) d = std::max(d, depth[u]);
+    const bool layer = node.kind == OpKind::kConv2d || node.kind == OpKind::kLinear;
+    depth[v] = d + (layer ? 1 : 0);
+    max_depth = std::max(max_depth, depth[v]);
+    const int k = static_cast<int>(node.kind);
+    if (k >= kFirstKind && k <= kLastKind) counts[static_cast<std::size_t>(k - kFirstKind)] += 1;
+    if (node.kind == OpKind::kConv2d) {
+      const int size = std::max(node.kernel_h, node.kernel_w);
+      (size <= 1 ? conv1 : size <= 3 ? conv3 : size <= 5 ? conv5 : conv7) += 1;
+      if (node.groups > 1) grouped += 1;
+      if (node.dilation > 1) dilated += 1;
+      if (node.stride_h > 1 || node.stride_w > 1) strided += 1;
+    }
+  }
+  std::vector<double> f = {std::log10(static_cast<double>(std::max<std::int64_t>(1, graph.num_params()))),
+                           std::log10(1.0 + graph.flops()), static_cast<double>(max_depth),
+                           static_cast<double>(graph.num_nodes())};
+  f.insert(f.end(), counts.begin(), counts.end());
+  f.insert(f.end(), {conv1, conv3, conv5, conv7, grouped, dilated, strided});
+  return f;
+}
+
+std::vector<double> plain_encoding(const SearchSpace& space, const Architecture& arch, const Task& task) {
+  if (space.name() != "nasbench201") return cheap_features(space.build_graph(arch, task));
+  space.validate(arch);
+  const Nb201Cell cell = parse_nb201_arch(arch.spec.get<std::string>());
+  std::vector<double> onehot(kNb201NumEdges * kNb201NumOps, 0.0);
+  for (int e = 0; e < kNb201NumEdges; ++e)
+    onehot[static_cast<std::size_t>(e * kNb201NumOps + static_cast<int>(cell.ops[static_cast<std::size_t>(e)]))] = 1.0;
+  return onehot;
+}
+
+}  // namespace ghnas

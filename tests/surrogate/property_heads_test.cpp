@@ -1,0 +1,164 @@
+// Property heads: kernel ridge regression recovers a smooth function, the grid search and folds
+// behave, a heads file round-trips exactly, and heads refuse embeddings of another GHN.
+
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <cmath>
+#include <fstream>
+#include <random>
+#include <set>
+
+#include "core/error.hpp"
+#include "space/nasbench201.hpp"
+#include "surrogate/cheap_features.hpp"
+#include "surrogate/property_heads.hpp"
+#include "surrogate/rank_metrics.hpp"
+
+namespace ghnas {
+namespace {
+
+std::string temp_path(const std::string& name) {
+  return ::testing::TempDir() + std::to_string(getpid()) + "_" + name;
+}
+
+// Rows uniform in [-1, 1]^d and a smooth target of them.
+void smooth_problem(int n, std::uint64_t seed, Eigen::MatrixXd& x, Eigen::VectorXd& y) {
+  std::mt19937_64 rng(seed);
+  std::uniform_real_distribution<double> u(-1, 1);
+  x.resize(n, 3);
+  y.resize(n);
+  for (int i = 0; i < n; ++i) {
+    for (int c = 0; c < 3; ++c) x(i, c) = u(rng);
+    y(i) = std::sin(2 * x(i, 0)) + x(i, 1) * x(i, 1) - 0.5 * x(i, 2);
+  }
+}
+
+std::vector<double> as_std(const Eigen::VectorXd& v) { return {v.data(), v.data() + v.size()}; }
+
+TEST(PropertyHeads, KernelRidgeRecoversASmoothFunctionOnHeldOutPoints) {
+  Eigen::MatrixXd x, xt;
+  Eigen::VectorXd y, yt;
+  smooth_problem(200, 1, x, y);
+  smooth_problem(100, 2, xt, yt);
+  // Feature scales far apart: standardisation must make them comparable.
+  x.col(1) *= 1000.0;
+  xt.col(1) *= 1000.0;
+  GridSearchResult chosen;
+  const RbfKernelRidge m = fit_krr(x, y, GridSearchOptions{}, &chosen);
+  const double tau = kendall_tau(as_std(m.predict(xt)), as_std(yt));
+  EXPECT_GT(tau, 0.9);
+  EXPECT_GT(chosen.cv_tau, 0.8);
+  EXPECT_GT(chosen.gamma, 0);
+}
+
+TEST(PropertyHeads, FoldsAreBalancedSeededAndNeedEnoughRows) {
+  const auto f = kfold_assignment(23, 5, 7);
+  std::vector<int> count(5, 0);
+  for (int id : f) ++count[static_cast<std::size_t>(id)];
+  for (int c : count) EXPECT_TRUE(c == 4 || c == 5);
+  EXPECT_EQ(f, kfold_assignment(23, 5, 7));
+  EXPECT_NE(f, kfold_assignment(23, 5, 8));
+  EXPECT_THROW(kfold_assignment(4, 5, 0), ConfigError);
+  EXPECT_THROW(kfold_assignment(10, 1, 0), ConfigError);
+}
+
+PropertyHeads make_heads(FeatureTable& table) {
+  Eigen::MatrixXd x;
+  Eigen::VectorXd y;
+  smooth_problem(60, 3, x, y);
+  table.embedding = x;
+  table.cheap = Eigen::MatrixXd::Random(60, static_cast<Eigen::Index>(cheap_feature_names().size()));
+  PropertyHeads heads;
+  heads.provenance = {"fnv1a64:0123456789abcdef", "ghn.ckpt", 3, "cifar10", "nasbench201"};
+  GridSearchOptions grid;
+  grid.gamma_scales = {0.1, 1.0};
+  grid.lambdas = {1e-2, 1e-1};
+  heads.heads.push_back(fit_head("acc", {true, false}, table, y, grid));
+  heads.heads.push_back(fit_head("lat", {true, true}, table, (2.0 * y.array() + 5).matrix(), grid));
+  return heads;
+}
+
+TEST(PropertyHeads, SaveLoadRoundTripPredictsIdentically) {
+  FeatureTable table;
+  const PropertyHeads heads = make_heads(table);
+  const std::string path = temp_path("heads.json");
+  heads.save(path);
+  const PropertyHeads loaded = PropertyHeads::load(path);
+  std::remove(path.c_str());
+  ASSERT_EQ(loaded.heads.size(), 2u);
+  for (std::size_t k = 0; k < 2; ++k) {
+    EXPECT_EQ(loaded.heads[k].target, heads.heads[k].target);
+    EXPECT_EQ(loaded.heads[k].features.name(), heads.heads[k].features.name());
+    const Eigen::VectorXd a = heads.heads[k].predict(table), b = loaded.heads[k].predict(table);
+    for (Eigen::Index i = 0; i < a.size(); ++i) ASSERT_EQ(a(i), b(i)) << "head " << k << " row " << i;
+  }
+  EXPECT_EQ(loaded.provenance.checkpoint_hash, heads.provenance.checkpoint_hash);
+  EXPECT_NO_THROW(loaded.check_provenance(heads.provenance));
+}
+
+TEST(PropertyHeads, AnotherCheckpointIsAClearError) {
+  FeatureTable table;
+  const PropertyHeads heads = make_heads(table);
+  EmbeddingProvenance other = heads.provenance;
+  other.checkpoint_hash = "fnv1a64:fedcba9876543210";
+  other.checkpoint = "other.ckpt";
+  try {
+    heads.check_provenance(other);
+    FAIL() << "no error";
+  } catch (const ConfigError& e) {
+    EXPECT_NE(std::string(e.what()).find("other.ckpt"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("fit-heads"), std::string::npos) << e.what();
+  }
+  other = heads.provenance;
+  other.task = "fashion-mnist";
+  EXPECT_THROW(heads.check_provenance(other), ConfigError);
+}
+
+TEST(PropertyHeads, BadHeadsFilesAreFileErrors) {
+  const std::string path = temp_path("bad_heads.json");
+  std::ofstream(path) << "{\"format\": \"something-else\"}\n";
+  EXPECT_THROW(PropertyHeads::load(path), FileError);
+  std::ofstream(path, std::ios::trunc) << "not json";
+  EXPECT_THROW(PropertyHeads::load(path), FileError);
+  std::remove(path.c_str());
+  EXPECT_THROW(PropertyHeads::load(path), FileError);
+}
+
+TEST(PropertyHeads, FileHashSeesEveryByte) {
+  const std::string path = temp_path("hash.bin");
+  const auto write = [&](const std::string& text) {
+    std::ofstream out(path, std::ios::binary | std::ios::trunc);
+    out << text;
+  };
+  write("abc");
+  const std::string a = file_hash(path);
+  write("abd");
+  EXPECT_NE(a, file_hash(path));
+  // FNV-1a 64 of "a" is af63dc4c8601ec8c (the published test vector).
+  write("a");
+  EXPECT_EQ(file_hash(path), "fnv1a64:af63dc4c8601ec8c");
+  std::remove(path.c_str());
+}
+
+TEST(CheapFeatures, CountTheCellsOps) {
+  const auto names = cheap_feature_names();
+  const auto at = [&](const std::vector<double>& f, const std::string& name) {
+    return f[static_cast<std::size_t>(std::find(names.begin(), names.end(), name) - names.begin())];
+  };
+  const Task task = task_by_name("cifar10");
+  const auto conv = cheap_features(build_nb201_graph(
+      parse_nb201_arch("|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|nor_conv_3x3~0|nor_conv_3x3~1|nor_conv_3x3~2|"), task));
+  const auto none =
+      cheap_features(build_nb201_graph(parse_nb201_arch("|none~0|+|none~0|none~1|+|none~0|none~1|none~2|"), task));
+  ASSERT_EQ(conv.size(), names.size());
+  // 15 cells of 6 edges, each a 3x3 convolution.
+  EXPECT_EQ(at(conv, "conv_3x3") - at(none, "conv_3x3"), 90);
+  EXPECT_EQ(at(conv, "conv_1x1"), at(none, "conv_1x1"));
+  // Three chained convs per cell (0->1->2->3) make the conv cell deeper by 45 at least.
+  EXPECT_GE(at(conv, "depth") - at(none, "depth"), 45);
+  EXPECT_GT(at(conv, "log10_params"), at(none, "log10_params"));
+}
+
+}  // namespace
+}  // namespace ghnas
