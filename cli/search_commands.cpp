@@ -206,15 +206,29 @@ class CascadeRecorder : public CascadeObserver {
   void on_start(const SearchRunInfo&) override {
     run_ = resume_ ? db_.resume_run(*resume_).id : db_.create_run(spec_);
   }
+  // The heads stage records a whole batch in one transaction: thousands of per-candidate
+  // commits (each an fsync) would cost more than ranking the candidates. A batch lost to a
+  // crash is simply replayed by --resume.
+  void on_proposals(const std::vector<Candidate>&) override {
+    commit_pending();
+    pending_.emplace(db_.begin_batch());
+  }
   void on_record(const SearchRecord& r) override {
     if (r.reused || r.screened || r.candidate.hash.empty()) return;
     record(r.candidate, r.evaluation, first_, Fidelity::kHeads);
   }
+  void on_finish(const SearchResult&) override { commit_pending(); }
+  // Later stages are slow: each of their results is committed as soon as it exists.
+  void on_stage_start(std::size_t, const CascadeStage&, std::size_t) override { commit_pending(); }
   void on_stage_record(std::size_t, const CascadeStage& stage, const StageRecord& r) override {
     record(r.candidate, r.evaluation, stage.evaluator, parse_fidelity(stage.fidelity));
   }
   std::int64_t run() const { return run_; }
-  void finish(RunStatus status) { db_.finish_run(run_, status); }
+  void finish(RunStatus status) {
+    if (status == RunStatus::kFinished) commit_pending();
+    pending_.reset();  // a failed run keeps what was committed, not a half batch
+    db_.finish_run(run_, status);
+  }
 
  private:
   void record(const Candidate& c, const CandidateEvaluation& e, const std::string& evaluator, Fidelity fidelity) {
@@ -231,11 +245,16 @@ class CascadeRecorder : public CascadeObserver {
     if (!rows.empty()) db_.record_evaluations(run_, rows);
     batch.commit();
   }
+  void commit_pending() {
+    if (pending_) pending_->commit();
+    pending_.reset();
+  }
   ResultsDb& db_;
   RunSpec spec_;
   std::optional<std::int64_t> resume_;
   std::string first_;
   std::int64_t run_ = 0;
+  std::optional<sqlite::Transaction> pending_;
 };
 
 // What an interrupted run recorded for `evaluator`, by hash, to replay on --resume.

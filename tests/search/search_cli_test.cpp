@@ -123,6 +123,43 @@ TEST(CliSearch, BadInputIsOneClearError) {
   }
 }
 
+// The cascade with the GHN and heads shipped in results/: every fidelity is recorded, and a
+// repeated --resume run adds nothing (every answer is replayed from the database).
+TEST(CliSearch, CascadeRecordsEveryFidelityAndResumesWithoutRedoingWork) {
+  if (run_ghnas("fit-heads --help").code != 0) GTEST_SKIP() << "built without the GHN surrogate";
+  if (!std::filesystem::exists("/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz"))
+    GTEST_SKIP() << "dataset-fashion-mnist is not installed";
+  TempDb db("ghnas_search_cascade");
+  const std::string results = std::string(GHNAS_SOURCE_DIR) + "/results/";
+  const std::string args = "search --space deepnets1m --space-option width=8 --strategy random --seed 2 "
+                           "--checkpoint " + results + "ghn2_fashion_mnist.ckpt --heads " + results +
+                           "heads_fashion_mnist.json --candidates 40 --heads-batch 16 --predict-top 3 "
+                           "--verify-top 1 --train-size 128 --test-size 100 --val-images 64 --threads 1 --db " +
+                           db.path;
+  const CmdResult first = run_ghnas(args);
+  ASSERT_EQ(first.code, 0) << first.err;
+  const nlohmann::json summary = last_line(first.out);
+  EXPECT_EQ(summary["candidates_ranked"], 40);
+  EXPECT_EQ(summary["predicted_params_evaluated"], 3);
+  EXPECT_EQ(summary["sgd_trained"], 1);
+  EXPECT_EQ(summary["best_fidelity"], "sgd");
+  EXPECT_TRUE(summary["best_value"].is_number());
+  auto count = [&](const std::string& fidelity) {
+    return db.count("SELECT count(DISTINCT arch_id) FROM evaluations WHERE fidelity = '" + fidelity + "'");
+  };
+  EXPECT_EQ(count("heads"), 40);
+  EXPECT_EQ(count("predicted-parameters"), 3);
+  EXPECT_EQ(count("sgd"), 1);
+  const long long rows = db.count("SELECT count(*) FROM evaluations");
+
+  const CmdResult again = run_ghnas(args + " --resume");
+  ASSERT_EQ(again.code, 0) << again.err;
+  EXPECT_TRUE(last_line(again.out)["resumed"].get<bool>());
+  EXPECT_EQ(last_line(again.out)["best_value"], summary["best_value"]);
+  EXPECT_EQ(db.count("SELECT count(*) FROM evaluations"), rows);
+  EXPECT_EQ(db.count("SELECT count(*) FROM runs"), 1);
+}
+
 TEST(CliSearch, LockedDatabaseIsAClearErrorAndNothingIsWritten) {
   TempDb db("ghnas_search_locked");
   {
