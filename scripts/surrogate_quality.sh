@@ -133,8 +133,8 @@ if os.path.exists(dn):
           f"({dn_rows} rows; rows whose value is null, e.g. diverged networks, are left out per target). "
           "Networks and measurements as documented by scripts/ground_truth_fashion_mnist.sh "
           "(C=8/16, 1 epoch of SGD on 10,000 images, tested on 2,000; noisy_acc with Gaussian pixel noise; "
-          "latency_ms measured on this CPU; convergence = fraction of training steps until the loss first "
-          "reaches half a uniform guess's, lower is faster). Graphs for task fashion-mnist; proxies on "
+          "latency_ms measured on this CPU; convergence = fraction of training steps after which the "
+          "smoothed loss stays below half a uniform guess's until the end, lower is faster). Graphs for task fashion-mnist; proxies on "
           "Fashion-MNIST's own images.\n")
     if int(dn_rows) < 100:
         print(f"**Only {dn_rows} rows: each test fold holds about {int(dn_rows) // 5} networks, so every tau "
