@@ -63,6 +63,8 @@ void add_training_options(CLI::App* cmd, TrainArgs& a, bool archs_required = tru
   cmd->add_option("--epochs", a.sgd.epochs, "training epochs")->capture_default_str()->check(CLI::PositiveNumber);
   cmd->add_option("--seed", a.sgd.seed, "seed of initialisation, batch order and augmentation")->capture_default_str();
   cmd->add_option("--device", a.sgd.device, "cpu, cuda or cuda:N")->capture_default_str();
+  cmd->add_option("--latency-device", a.sgd.latency_device,
+                  "time latency_ms on this device instead (e.g. cpu while training on cuda)");
   cmd->add_option("--lr", a.sgd.lr, "initial learning rate (cosine decay to 0)")->capture_default_str()->check(CLI::PositiveNumber);
   cmd->add_option("--batch-size", a.sgd.batch_size, "training batch size")->capture_default_str()->check(CLI::Range(2, 1 << 20));
   cmd->add_option("--weight-decay", a.sgd.weight_decay, "L2 weight decay")->capture_default_str()->check(CLI::NonNegativeNumber);
@@ -112,17 +114,22 @@ nlohmann::json ground_truth_config(const GroundTruthArgs& a, const DatasetInfo& 
   nlohmann::json archs = a.sample > 0
       ? nlohmann::json{{"sample_seed", c.seed}, {"variant", a.variant}, {"width", a.width}}
       : nlohmann::json{{"file", a.archs}};
-  return {{"archs", archs},
-          {"data", a.data},
-          {"train_size", a.train_size},
-          {"val_size", a.val_size},
-          {"test_size", a.test_size},
-          {"split_seed", a.split_seed},
-          {"sgd",
-           {{"epochs", c.epochs}, {"batch_size", c.batch_size}, {"lr", c.lr}, {"momentum", c.momentum},
-            {"weight_decay", c.weight_decay}, {"nesterov", c.nesterov}, {"grad_clip", c.grad_clip},
-            {"noise_sigma", c.noise_sigma >= 0 ? c.noise_sigma : info.noise_sigma},
-            {"eval_batch_size", c.eval_batch_size}, {"device", c.device}}}};
+  nlohmann::json config = {
+      {"archs", archs},
+      {"data", a.data},
+      {"train_size", a.train_size},
+      {"val_size", a.val_size},
+      {"test_size", a.test_size},
+      {"split_seed", a.split_seed},
+      {"sgd",
+       {{"epochs", c.epochs}, {"batch_size", c.batch_size}, {"lr", c.lr}, {"momentum", c.momentum},
+        {"weight_decay", c.weight_decay}, {"nesterov", c.nesterov}, {"grad_clip", c.grad_clip},
+        {"noise_sigma", c.noise_sigma >= 0 ? c.noise_sigma : info.noise_sigma},
+        {"eval_batch_size", c.eval_batch_size}, {"device", c.device}}}};
+  // Only a latency device other than the training one changes what is measured; runs configured
+  // before the option existed keep matching their spec, and so still resume.
+  if (!c.latency_device.empty() && c.latency_device != c.device) config["sgd"]["latency_device"] = c.latency_device;
+  return config;
 }
 
 EvalStatus eval_status(const std::string& status) {

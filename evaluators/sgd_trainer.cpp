@@ -205,7 +205,13 @@ TrainResult train_and_evaluate(const ArchGraph& graph, const Dataset& data, cons
   result.steps = step;
 
   if (trained) *trained = net;
-  result.latency_ms = measure_latency_ms(*net, config.latency_batch, config.latency_warmup, config.latency_runs);
+  if (config.latency_device.empty() || parse_device(config.latency_device) == device) {
+    result.latency_ms = measure_latency_ms(*net, config.latency_batch, config.latency_warmup, config.latency_runs);
+  } else {
+    // Latency does not depend on the weights: a fresh copy on the other device times the same work.
+    Network timed(graph, parse_device(config.latency_device), config.seed);
+    result.latency_ms = measure_latency_ms(*timed, config.latency_batch, config.latency_warmup, config.latency_runs);
+  }
   if (diverged) {
     result.status = "diverged";
     result.clean_acc = result.noisy_acc = result.val_acc = kNaN;

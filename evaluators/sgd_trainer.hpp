@@ -46,6 +46,9 @@ struct SgdConfig {
   int latency_batch = 64;
   int latency_warmup = 3;
   int latency_runs = 10;
+  /// Where latency is timed: "" (the training device) or another device, e.g. "cpu" when the
+  /// networks train on a GPU but the latency a head should learn is the CPU's.
+  std::string latency_device;
   /// Training loss level that defines convergence; negative: 0.5 * ln(classes), half the loss
   /// of a uniform guess (see convergence_fraction).
   double convergence_loss = -1.0;

@@ -5,7 +5,7 @@
 // executor / hand-written (DuckDB's benchmark runner style). Per-run numbers go to stderr.
 //
 //   OMP_WAIT_POLICY=passive ghnas_executor_bench [--runs 5] [--steps 4] [--batch 64] [--threads 2]
-//       [--deepnets 31 44 46] [--task fashion-mnist] [--default-malloc]
+//       [--deepnets 31 44 46] [--task fashion-mnist] [--device cpu|cuda] [--default-malloc]
 
 #include <CLI/CLI.hpp>
 
@@ -14,6 +14,8 @@
 #include <cstdio>
 #include <functional>
 #include <iostream>
+
+#include <torch/cuda.h>
 
 #include "benchmarks/evaluators/handwritten_nets.hpp"
 #include "core/json_io.hpp"
@@ -46,6 +48,7 @@ double time_steps(const std::function<torch::Tensor(const torch::Tensor&)>& forw
     torch::nn::functional::cross_entropy(forward(images), labels).backward();
     optimizer.step();
   }
+  if (images.is_cuda()) torch::cuda::synchronize();  // kernels are queued, not done
   const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   return steps * images.size(0) / secs;
 }
@@ -55,7 +58,7 @@ double time_steps(const std::function<torch::Tensor(const torch::Tensor&)>& forw
 int main(int argc, char** argv) {
   CLI::App app{"Training throughput: executor vs hand-written torch::nn::Module"};
   int runs = 5, steps = 4, batch = 64, threads = 2;
-  std::string task_name = "fashion-mnist";
+  std::string task_name = "fashion-mnist", device_name = "cpu";
   std::vector<int> deepnets = {31, 44, 46};
   app.add_option("--runs", runs, "timed runs per implementation")->capture_default_str();
   app.add_option("--steps", steps, "SGD steps per run")->capture_default_str();
@@ -63,6 +66,7 @@ int main(int argc, char** argv) {
   app.add_option("--threads", threads, "torch threads")->capture_default_str();
   app.add_option("--task", task_name, "fashion-mnist or cifar10")->capture_default_str();
   app.add_option("--deepnets", deepnets, "indices into deepnets1m/test.json")->capture_default_str();
+  app.add_option("--device", device_name, "cpu or cuda")->capture_default_str();
   bool default_malloc = false;
   app.add_flag("--default-malloc", default_malloc,
                "leave glibc's allocator as it is (only set the threads), to measure what "
@@ -75,6 +79,7 @@ int main(int argc, char** argv) {
     else
       configure_cpu_runtime(threads);
     const Task task = task_by_name(task_name);
+    const torch::Device device(device_name);
     const nlohmann::json test_nets = read_json_file(std::string(GHNAS_SHARED_DIR) + "/deepnets1m/test.json");
     std::vector<Candidate> candidates;
     for (int index : deepnets) {
@@ -91,14 +96,15 @@ int main(int argc, char** argv) {
 
     std::cout << "net,params,flops,max_abs_logit_diff,executor_img_s,handwritten_img_s,paired_ratio\n";
     for (auto& c : candidates) {
-      Network executor(c.graph, torch::kCPU, /*seed=*/0);
+      Network executor(c.graph, device, /*seed=*/0);
+      c.handwritten->to(device);
       std::vector<std::pair<std::string, torch::Tensor>> params;
       for (const auto& p : executor->named_parameters()) params.emplace_back(p.key(), p.value().detach());
       bench::load_parameters(*c.handwritten, params);
 
       torch::manual_seed(1);
-      const torch::Tensor images = torch::randn({batch, task.channels, task.height, task.width});
-      const torch::Tensor labels = torch::randint(task.classes, {batch}, torch::kInt64);
+      const torch::Tensor images = torch::randn({batch, task.channels, task.height, task.width}).to(device);
+      const torch::Tensor labels = torch::randint(task.classes, {batch}, torch::kInt64).to(device);
       double diff = 0;
       {
         // Same function: evaluation mode (no dropout), batch statistics in both.

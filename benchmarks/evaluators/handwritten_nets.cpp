@@ -85,7 +85,7 @@ class ChannelSEImpl : public nn::Module {
   torch::Tensor forward(torch::Tensor x) {
     const torch::Tensor gate = torch::hardswish(fc2_(torch::relu(fc1_(x.mean({2, 3})))));
     torch::Tensor y = x * gate.unsqueeze(-1).unsqueeze(-1);
-    if (stride_ > 1) y = y.slice(2, 0, c10::nullopt, stride_).slice(3, 0, c10::nullopt, stride_);
+    if (stride_ > 1) y = y.slice(2, 0, y.size(2), stride_).slice(3, 0, y.size(3), stride_);
     return y;
   }
 
@@ -97,7 +97,7 @@ TORCH_MODULE(ChannelSE);
 
 class StrideImpl : public nn::Module {
  public:
-  torch::Tensor forward(torch::Tensor x) { return x.slice(2, 0, c10::nullopt, 2).slice(3, 0, c10::nullopt, 2); }
+  torch::Tensor forward(torch::Tensor x) { return x.slice(2, 0, x.size(2), 2).slice(3, 0, x.size(3), 2); }
 };
 TORCH_MODULE(Stride);
 

@@ -78,6 +78,8 @@ int main(int argc, char** argv) {
   app.add_option("--max-cells", config.max_cells, "cap on the cells of sampled nets (0: none)")->capture_default_str();
   app.add_option("--seed", config.seed, "which meta-batches are drawn")->capture_default_str();
   app.add_flag("--cpu-only", cpu_only, "skip the CUDA row even when a GPU is present");
+  bool cuda_only = false;
+  app.add_flag("--cuda-only", cuda_only, "skip the CPU row (on a GPU machine its figure is not the target's)");
   CLI11_PARSE(app, argc, argv);
   tbb::global_control limit(tbb::global_control::max_allowed_parallelism, static_cast<std::size_t>(config.threads));
 
@@ -89,9 +91,10 @@ int main(int argc, char** argv) {
                 static_cast<long long>(r.nodes), r.build_s, r.step_s, note);
     std::fflush(stdout);
   };
-  config.device = "cpu";
-  print("cpu", bench(config, iterations),
-        "reference and target are H200 GPU figures; a CPU is not comparable");
+  if (!cuda_only) {
+    config.device = "cpu";
+    print("cpu", bench(config, iterations), "reference and target are H200 GPU figures; a CPU is not comparable");
+  }
   if (!cpu_only && torch::cuda::is_available()) {
     config.device = "cuda";
     print("cuda", bench(config, iterations), "compare with the reference only on the same GPU (H200)");
