@@ -90,7 +90,7 @@ double naswot(NetworkImpl& net, const torch::Tensor& images) {
     throw;
   }
   net.set_observer(nullptr);
-  const auto [sign, logabsdet] = torch::linalg::slogdet(k);
+  const auto [sign, logabsdet] = at::linalg_slogdet(k);
   const double value = logabsdet.item<double>();
   return std::isfinite(value) ? value : kNaN;
 }
@@ -121,7 +121,7 @@ double jacov(NetworkImpl& net, const torch::Tensor& images) {
   const torch::Tensor unit = centred / norms;
   const torch::Tensor corr = torch::matmul(unit, unit.t());
   if (!torch::isfinite(corr).all().item<bool>()) return kNaN;
-  const torch::Tensor v = torch::linalg::eigvalsh(corr, "L");
+  const torch::Tensor v = at::linalg_eigvalsh(corr, "L");
   constexpr double k = 1e-5;
   const double score = -(torch::log(v + k) + 1.0 / (v + k)).sum().item<double>();
   return std::isfinite(score) ? score : kNaN;

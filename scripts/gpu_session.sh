@@ -47,7 +47,7 @@ say "data ready: $(ls $data | tr '\n' ' ')"
 [ "${SKIP_BUILD:-0}" = 1 ] || {
 cmake -S . -B $B -G Ninja -DCMAKE_BUILD_TYPE=Release -DCMAKE_PREFIX_PATH="$GHNAS_PREFIX_PATH" \
   -DGHNAS_SHARED_DIR="$PWD/.gpu-carry/shared" > "$OUT/build.log" 2>&1 || { say "configure failed"; tail -40 "$OUT/build.log"; exit 1; }
-ninja -C $B -j "$(nproc)" ghnas >> "$OUT/build.log" 2>&1 || { say "build of ghnas failed"; grep -m5 -A8 "error" "$OUT/build.log"; exit 1; }
+ninja -C $B -j "$(nproc)" -k 0 ghnas >> "$OUT/build.log" 2>&1 || { say "build of ghnas failed"; grep -A6 "error" "$OUT/build.log" | head -60; exit 1; }
 }
 say "ghnas built"
 BIN=$B/cli/ghnas
