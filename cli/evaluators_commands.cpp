@@ -15,6 +15,7 @@
 #include "core/progress.hpp"
 #include "evaluators/cpu_runtime.hpp"
 #include "evaluators/datasets.hpp"
+#include "evaluators/network.hpp"
 #include "evaluators/proxies.hpp"
 #include "evaluators/sgd_trainer.hpp"
 #include "space/search_space.hpp"
@@ -441,6 +442,64 @@ void add_evaluators_commands(CLI::App& app, Actions& actions) {
       }
       nlohmann::json line = {{"index", i}};
       line.update(compute_proxies(graph, batch, pa->seed).to_json());
+      std::cout << line.dump() << std::endl;
+      progress.tick();
+    }
+    progress.finish();
+    return 0;
+  });
+
+  // ---- latency
+  // Inference time alone, as ground-truth measures it after training (weights do not change the
+  // work): re-times a measured set on one machine, e.g. rows trained on a GPU whose latency
+  // should be the CPU's, or rows timed while other jobs competed for the cores.
+  struct LatencyArgs {
+    std::string space, task = "fashion-mnist", archs, device = "cpu";
+    std::size_t from = 0, to = 0;
+    int threads = 1;
+    SgdConfig timing;
+  };
+  auto la = std::make_shared<LatencyArgs>();
+  auto* latency = app.add_subcommand(
+      "latency",
+      "Time inference of untrained architectures and print one JSON line per architecture: index, "
+      "hash, latency_ms (median of --runs forward passes of a batch of --batch random images after "
+      "--warmup untimed ones, evaluation mode, no gradients: ground-truth's latency_ms), params, flops");
+  latency->add_option("--space", la->space, "search space: " + joined(list_spaces()))->required();
+  latency->add_option("--task", la->task, "task the networks are built for")->capture_default_str();
+  latency->add_option("--archs", la->archs, "architecture file (as for describe)")->required();
+  latency->add_option("--from", la->from, "first index (0-based)")->capture_default_str();
+  latency->add_option("--to", la->to, "one past the last index (0: the end of the file)")->capture_default_str();
+  latency->add_option("--device", la->device, "cpu, cuda or cuda:N")->capture_default_str();
+  latency->add_option("--threads", la->threads, "torch threads")->capture_default_str()->check(CLI::PositiveNumber);
+  latency->add_option("--batch", la->timing.latency_batch, "images per forward pass")
+      ->capture_default_str()->check(CLI::Range(1, 1 << 16));
+  latency->add_option("--warmup", la->timing.latency_warmup, "untimed passes first")
+      ->capture_default_str()->check(CLI::NonNegativeNumber);
+  latency->add_option("--runs", la->timing.latency_runs, "timed passes")->capture_default_str()->check(CLI::PositiveNumber);
+  actions.emplace_back(latency, [la] {
+    auto space = make_space(la->space);
+    const Task task = task_by_name(la->task);
+    const auto archs = space->read_archs(la->archs);
+    const std::size_t to = la->to == 0 ? archs.size() : la->to;
+    GHNAS_CHECK_AS(ConfigError, la->from < to && to <= archs.size(), "range [", la->from, ", ", to,
+                   ") does not fit '", la->archs, "', which has ", archs.size(), " architectures");
+    const torch::Device device = parse_device(la->device);
+    configure_cpu_runtime(la->threads);
+    ProgressBar progress(to - la->from, "latency");
+    for (std::size_t i = la->from; i < to; ++i) {
+      ArchGraph graph;
+      try {
+        graph = space->build_graph(archs[i], task);
+      } catch (const ArchError& e) {
+        throw ArchError(detail::str_cat("architecture ", i, ": ", e.what()));
+      }
+      Network net(graph, device, /*seed=*/0);
+      const double ms = measure_latency_ms(*net, la->timing.latency_batch, la->timing.latency_warmup,
+                                           la->timing.latency_runs);
+      const nlohmann::json line = {{"index", i}, {"hash", space->canonical_hash(archs[i])}, {"latency_ms", ms},
+                                   {"params", graph.num_params()},
+                                   {"flops", static_cast<std::int64_t>(std::llround(graph.flops()))}};
       std::cout << line.dump() << std::endl;
       progress.tick();
     }

@@ -57,9 +57,13 @@ build_pid=$!
 
 # ---- ground truth, SHARDS processes on the GPU, killed (safely: every row is committed) at WORK_END.
 mkdir -p /tmp/gt
+# Each shard starts from the merged database of earlier GPU sessions, so it resumes that run and
+# skips what is measured; scripts/merge_ground_truth.py merges the shards back afterwards.
+shipped=results/ground_truth/fashion_mnist_deepnets1m_cuda.db
 per=$(((GT_ARCHS + SHARDS - 1) / SHARDS))
 for ((k = 0; k < SHARDS; ++k)); do
   from=$((k * per)); to=$(((k + 1) * per)); ((to > GT_ARCHS)) && to=$GT_ARCHS
+  [ -f $shipped ] && cp $shipped /tmp/gt/shard-$k.db
   timeout -s KILL "$(left "$WORK_END")" "$BIN" ground-truth --space deepnets1m --task fashion-mnist \
     --archs results/ground_truth/fashion_mnist_deepnets1m_archs.json --from $from --to $to \
     --data $data --epochs 1 --batch-size 64 --lr 0.05 --train-size 10000 --val-size 0 --test-size 2000 \

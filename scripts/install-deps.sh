@@ -6,7 +6,7 @@ packages=(
   build-essential cmake ninja-build pkg-config git
   libtorch-dev libtbb-dev libboost-graph-dev libeigen3-dev libsqlite3-dev
   libopenblas0-openmp libgtest-dev libgmock-dev libbenchmark-dev nlohmann-json3-dev libcli11-dev zlib1g-dev
-  dataset-fashion-mnist sqlite3
+  dataset-fashion-mnist sqlite3 libopenmpi-dev openmpi-bin
 )
 missing=()
 for p in "${packages[@]}"; do

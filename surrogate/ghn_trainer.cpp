@@ -13,6 +13,7 @@
 
 #include "core/error.hpp"
 #include "core/progress.hpp"
+#include "evaluators/compat.hpp"
 #include "evaluators/cpu_runtime.hpp"
 #include "evaluators/sgd_trainer.hpp"
 #include "surrogate/checkpoint.hpp"
@@ -51,6 +52,73 @@ void apply_overrides(Architecture& arch, const GhnTrainConfig& c) {
   auto& args = arch.spec["net_args"];
   if (c.train_channels > 0) args["C"] = c.train_channels;
   if (c.max_cells > 0 && args.value("n_cells", 0) > c.max_cells) args["n_cells"] = c.max_cells;
+}
+
+// ---- Adam state, by parameter name
+//
+// LibTorch's own optimizer archive names each parameter by the TensorImpl address of the run
+// that wrote it, as text in 1.13 ("0x55...") and as a number in 2.x: a state written by 1.13
+// and read by 2.11 put moments on the wrong parameters (a 4096-element moment on a 32-element
+// bias, seen on an H200). Keyed by parameter name, the file means the same to every version and
+// device, and a shape mismatch is caught here instead of inside Adam::step.
+
+constexpr const char* kAdamFormatKey = "ghnas_adam_state_v1";
+
+// Archive keys may not contain '.', which parameter names do.
+std::string adam_key(const std::string& name, const char* field) {
+  std::string key = name;
+  std::replace(key.begin(), key.end(), '.', '|');
+  return key + "|" + field;
+}
+
+void save_adam_state(torch::optim::Adam& adam, const torch::nn::Module& ghn, const std::string& path) {
+  torch::serialize::OutputArchive archive;
+  archive.write(kAdamFormatKey, torch::ones({1}));
+  for (const auto& p : ghn.named_parameters()) {
+    const auto found = adam.state().find(optimizer_state_key(adam.state(), p.value()));
+    if (found == adam.state().end()) continue;  // not stepped yet
+    const auto& st = static_cast<const torch::optim::AdamParamState&>(*found->second);
+    archive.write(adam_key(p.key(), "exp_avg"), st.exp_avg());
+    archive.write(adam_key(p.key(), "exp_avg_sq"), st.exp_avg_sq());
+    archive.write(adam_key(p.key(), "step"), torch::tensor(static_cast<std::int64_t>(st.step())));
+  }
+  archive.save_to(path);
+}
+
+void check_adam_shapes(torch::optim::Adam& adam, const torch::nn::Module& ghn, const std::string& path) {
+  for (const auto& p : ghn.named_parameters()) {
+    const auto found = adam.state().find(optimizer_state_key(adam.state(), p.value()));
+    if (found == adam.state().end()) continue;
+    const auto& st = static_cast<const torch::optim::AdamParamState&>(*found->second);
+    GHNAS_CHECK_AS(FileError, st.exp_avg().sizes() == p.value().sizes(), "optimizer state '", path,
+                   "' does not fit the GHN: parameter '", p.key(), "' has shape ", p.value().sizes(),
+                   ", its saved moment ", st.exp_avg().sizes());
+  }
+}
+
+void load_adam_state(torch::optim::Adam& adam, const torch::nn::Module& ghn, const std::string& path,
+                     torch::Device device) {
+  torch::serialize::InputArchive archive;
+  archive.load_from(path, device);
+  torch::Tensor marker;
+  if (!archive.try_read(kAdamFormatKey, marker)) {
+    adam.load(archive);  // written by LibTorch's own serializer (ghnas before this format)
+    check_adam_shapes(adam, ghn, path);
+    return;
+  }
+  for (const auto& p : ghn.named_parameters()) {
+    torch::Tensor exp_avg, exp_avg_sq, step;
+    if (!archive.try_read(adam_key(p.key(), "exp_avg"), exp_avg)) continue;
+    GHNAS_CHECK_AS(FileError, archive.try_read(adam_key(p.key(), "exp_avg_sq"), exp_avg_sq) &&
+                                  archive.try_read(adam_key(p.key(), "step"), step),
+                   "optimizer state '", path, "' is incomplete for parameter '", p.key(), "'");
+    auto st = std::make_unique<torch::optim::AdamParamState>();
+    st->exp_avg(exp_avg.to(device));
+    st->exp_avg_sq(exp_avg_sq.to(device));
+    st->step(step.item<std::int64_t>());
+    adam.state()[optimizer_state_key(adam.state(), p.value())] = std::move(st);
+  }
+  check_adam_shapes(adam, ghn, path);
 }
 
 }  // namespace
@@ -215,9 +283,9 @@ std::unique_ptr<GhnTrainer> GhnTrainer::resume(const std::string& checkpoint, Da
   load_ghn_weights(trainer->ghn_, checkpoint);
   const std::string state = dir_of(checkpoint) + info.value("optimizer_state", std::string());
   try {
-    torch::serialize::InputArchive archive;
-    archive.load_from(state, trainer->device_);
-    trainer->optimizer_->load(archive);
+    load_adam_state(*trainer->optimizer_, *trainer->ghn_, state, trainer->device_);
+  } catch (const FileError&) {
+    throw;
   } catch (const std::exception& e) {
     throw FileError("'" + checkpoint + "': cannot read its optimizer state '" + state + "': " + e.what());
   }
@@ -340,9 +408,7 @@ void GhnTrainer::save(const std::string& out) {
   const std::string state = out + ".adam-" + std::to_string(iteration_);
   const std::string tmp = state + ".tmp";
   try {
-    torch::serialize::OutputArchive archive;
-    optimizer_->save(archive);
-    archive.save_to(tmp);
+    save_adam_state(*optimizer_, *ghn_, tmp);
   } catch (const std::exception& e) {
     throw FileError("cannot write the optimizer state '" + tmp + "': " + e.what());
   }

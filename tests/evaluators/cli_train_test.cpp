@@ -82,6 +82,38 @@ TEST(CliTrain, IndexOutOfRangeNamesTheFile) {
 
 namespace {
 
+TEST(CliLatency, TimesARangeAndAgreesWithDescribe) {
+  // test[36] and test[37]: latency needs no data, only the networks.
+  const CmdResult r = run_ghnas("latency --space deepnets1m --task fashion-mnist --archs " + kTestNets +
+                                " --from 36 --to 38 --runs 3 --warmup 1 --batch 8");
+  ASSERT_EQ(r.code, 0) << r.err;
+  const CmdResult d = run_ghnas("describe --space deepnets1m --task fashion-mnist --archs " + kTestNets);
+  ASSERT_EQ(d.code, 0) << d.err;
+  std::vector<nlohmann::json> described;
+  std::istringstream dl(d.out);
+  for (std::string line; std::getline(dl, line);) described.push_back(nlohmann::json::parse(line));
+  std::istringstream lines(r.out);
+  std::string line;
+  int index = 36;
+  std::set<std::string> hashes;
+  while (std::getline(lines, line)) {
+    const nlohmann::json j = nlohmann::json::parse(line);
+    EXPECT_EQ(j["index"], index) << line;
+    EXPECT_GT(j["latency_ms"].get<double>(), 0.0) << line;
+    EXPECT_EQ(j["params"], described.at(index)["params"]) << line;
+    EXPECT_EQ(j["flops"], described.at(index)["flops"]) << line;
+    hashes.insert(j["hash"].get<std::string>());
+    ++index;
+  }
+  EXPECT_EQ(index, 38);
+  EXPECT_EQ(hashes.size(), 2u);
+
+  const CmdResult bad = run_ghnas("latency --space deepnets1m --archs " + kTestNets + " --from 499 --to 501");
+  EXPECT_EQ(bad.code, 1);
+  EXPECT_TRUE(bad.out.empty()) << bad.out;
+  EXPECT_NE(bad.err.find("500 architectures"), std::string::npos) << bad.err;
+}
+
 TEST(CliProxies, PrintsOneJsonLinePerArchitecture) {
   if (!kHaveFashion) GTEST_SKIP() << "dataset-fashion-mnist is not installed";
   const std::string archs = ::testing::TempDir() + std::to_string(getpid()) + "_proxy_cells.txt";
