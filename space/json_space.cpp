@@ -5,6 +5,7 @@
 
 #include "core/error.hpp"
 #include "core/json_io.hpp"
+#include "space/graph_builder.hpp"
 
 namespace ghnas {
 
@@ -104,24 +105,17 @@ class SpecReader {
 
 using Vertex = ArchGraph::Vertex;
 
-// Builds the network op by op in forward order, so vertex order is topological.
+// Stem, stages of cells with a reduction between them, ReLU and the classifier. Module names:
+// stem.conv/bn, reductions.i, cells.i.nJ.eK (edge K into node J), cells.i.proj after a concat.
 class JsonNetworkBuilder {
  public:
   JsonNetworkBuilder(const JsonSpaceSpec& spec, const std::string& space_name, const Task& task)
-      : spec_(spec), space_(space_name), graph_(task) {}
+      : spec_(spec), b_(task, space_name) {}
 
   ArchGraph build(const JsonCellGenotype& genotype, const std::vector<int>& outputs) {
-    const Task& task = graph_.task();
-    GHNAS_CHECK_AS(ConfigError, task.channels > 0 && task.height > 0 && task.width > 0 &&
-                                    task.classes > 0,
-                   space_, ": task '", task.name, "' needs positive channels, image size and classes");
-    OpNode input;
-    input.kind = OpKind::kInput;
-    input.out_shape = {task.channels, task.height, task.width};
-    Vertex x = graph_.add(std::move(input));
-    x = conv(x, "stem.conv", spec_.stem_channels, /*kernel=*/3, /*stride=*/1, /*dilation=*/1,
-             /*groups=*/1);
-    x = batch_norm(x, "stem.bn");
+    Vertex x = b_.input();
+    x = b_.conv(x, "stem.conv", spec_.stem_channels, /*kernel=*/3, /*stride=*/1, /*pad=*/1);
+    x = b_.batch_norm(x, "stem.bn");
 
     std::int64_t channels = spec_.stem_channels;
     int index = 0;
@@ -131,123 +125,30 @@ class JsonNetworkBuilder {
         x = reduction(x, "reductions." + std::to_string(stage - 1), channels);
       }
       for (int i = 0; i < spec_.cells_per_stage; ++i, ++index) {
-        cell_ = index;
+        b_.set_cell(index);
         x = cell(x, genotype, outputs, "cells." + std::to_string(index));
       }
-      cell_ = -1;
+      b_.set_cell(-1);
     }
 
-    x = simple(OpKind::kReLU, x);
-    OpNode pool;
-    pool.kind = OpKind::kGlobalAvgPool;
-    pool.out_shape = {channels, 1, 1};
-    x = add(std::move(pool), {x});
-    OpNode flatten;
-    flatten.kind = OpKind::kFlatten;
-    flatten.out_shape = {channels};
-    x = add(std::move(flatten), {x});
-    OpNode classifier;
-    classifier.kind = OpKind::kLinear;
-    classifier.module = "classifier";
-    classifier.params = {{"classifier.weight", {task.classes, channels}},
-                         {"classifier.bias", {task.classes}}};
-    classifier.out_shape = {task.classes};
-    graph_.set_output(add(std::move(classifier), {x}));
-    return std::move(graph_);
+    x = b_.simple(OpKind::kReLU, x);
+    b_.classifier(x);
+    return b_.finish();
   }
 
  private:
-  const std::vector<std::int64_t>& shape(Vertex v) const { return graph_.node(v).out_shape; }
-
-  Vertex add(OpNode node, const std::vector<Vertex>& inputs) {
-    node.cell = cell_;
-    return graph_.add(std::move(node), inputs);
-  }
-
-  Vertex simple(OpKind kind, Vertex x) {
-    OpNode n;
-    n.kind = kind;
-    n.out_shape = shape(x);
-    return add(std::move(n), {x});
-  }
-
-  Vertex conv(Vertex x, const std::string& module, std::int64_t c_out, int kernel, int stride,
-              int dilation, int groups) {
-    const auto& in = shape(x);
-    const int pad = dilation * (kernel - 1) / 2;  // "same" size at stride 1
-    OpNode n;
-    n.kind = OpKind::kConv2d;
-    n.module = module;
-    // Every convolution is followed by a BatchNorm (or a sum into one), so none has a bias.
-    n.params = {{module + ".weight", {c_out, in[0] / groups, kernel, kernel}}};
-    n.kernel_h = n.kernel_w = kernel;
-    n.stride_h = n.stride_w = stride;
-    n.pad_h = n.pad_w = pad;
-    n.dilation = dilation;
-    n.groups = groups;
-    const int span = dilation * (kernel - 1) + 1;
-    n.out_shape = {c_out, (in[1] + 2 * pad - span) / stride + 1, (in[2] + 2 * pad - span) / stride + 1};
-    GHNAS_CHECK_AS(ConfigError, n.out_shape[1] > 0 && n.out_shape[2] > 0, space_, ": ", module,
-                   ": the image of task '", graph_.task().name, "' is too small for ", spec_.stages,
-                   " stages");
-    return add(std::move(n), {x});
-  }
-
-  Vertex batch_norm(Vertex x, const std::string& module) {
-    OpNode n;
-    n.kind = OpKind::kBatchNorm2d;
-    n.module = module;
-    const std::int64_t c = shape(x)[0];
-    n.params = {{module + ".weight", {c}}, {module + ".bias", {c}}};
-    n.out_shape = shape(x);
-    return add(std::move(n), {x});
-  }
-
-  Vertex pool(OpKind kind, Vertex x, int kernel, int stride, int pad) {
-    const auto& in = shape(x);
-    OpNode n;
-    n.kind = kind;
-    n.kernel_h = n.kernel_w = kernel;
-    n.stride_h = n.stride_w = stride;
-    n.pad_h = n.pad_w = pad;
-    n.out_shape = {in[0], (in[1] + 2 * pad - kernel) / stride + 1,
-                   (in[2] + 2 * pad - kernel) / stride + 1};
-    return add(std::move(n), {x});
-  }
-
-  Vertex relu_conv_bn(Vertex x, const std::string& module, std::int64_t c_out, int kernel,
-                      int stride) {
-    x = simple(OpKind::kReLU, x);
-    x = conv(x, module + ".conv", c_out, kernel, stride, /*dilation=*/1, /*groups=*/1);
-    return batch_norm(x, module + ".bn");
-  }
-
-  Vertex sum(const std::vector<Vertex>& terms) {
-    if (terms.size() == 1) return terms[0];
-    OpNode n;
-    n.kind = OpKind::kAdd;
-    n.out_shape = shape(terms[0]);
-    return add(std::move(n), terms);
+  Vertex relu_conv_bn(Vertex x, const std::string& module, std::int64_t c_out, int kernel, int stride) {
+    return b_.relu_conv_bn(x, module + ".conv", module + ".bn", c_out, kernel, stride);
   }
 
   Vertex reduction(Vertex x, const std::string& module, std::int64_t c_out) {
     if (spec_.reduction == JsonReduction::kConv) return relu_conv_bn(x, module, c_out, 3, 2);
-    // The ResNet basic block of NAS-Bench-201's reductions.
-    Vertex body = relu_conv_bn(x, module + ".conv_a", c_out, /*kernel=*/3, /*stride=*/2);
-    body = relu_conv_bn(body, module + ".conv_b", c_out, /*kernel=*/3, /*stride=*/1);
-    Vertex shortcut = pool(OpKind::kAvgPool2d, x, /*kernel=*/2, /*stride=*/2, /*pad=*/0);
-    shortcut = conv(shortcut, module + ".downsample", c_out, /*kernel=*/1, /*stride=*/1,
-                    /*dilation=*/1, /*groups=*/1);
-    GHNAS_CHECK_AS(ConfigError, shape(shortcut) == shape(body), space_, ": ", module,
-                   ": the shortcut and the body of the resblock reduction disagree on the image "
-                   "of task '", graph_.task().name, "' (", shape(x)[1], "x", shape(x)[2],
-                   " input); use fewer stages or \"reduction\": \"conv\"");
-    return sum({shortcut, body});
+    return b_.resnet_reduction(x, module, c_out, ".conv", ".bn", module + ".downsample");
   }
 
   Vertex cell_op(const std::string& op_name, Vertex x, const std::string& module) {
     const CellOpInfo& op = op_info(op_name);
-    const std::int64_t c = shape(x)[0];
+    const std::int64_t c = b_.shape(x)[0];
     switch (op.kind) {
       case CellOpKind::kNone:
         break;
@@ -258,15 +159,16 @@ class JsonNetworkBuilder {
       case CellOpKind::kSepConv:
       case CellOpKind::kDilConv: {
         const int dilation = op.kind == CellOpKind::kDilConv ? 2 : 1;
-        x = simple(OpKind::kReLU, x);
-        x = conv(x, module + ".dw", c, op.kernel, /*stride=*/1, dilation, /*groups=*/static_cast<int>(c));
-        x = conv(x, module + ".pw", c, /*kernel=*/1, /*stride=*/1, /*dilation=*/1, /*groups=*/1);
-        return batch_norm(x, module + ".bn");
+        x = b_.simple(OpKind::kReLU, x);
+        x = b_.conv(x, module + ".dw", c, op.kernel, /*stride=*/1, /*pad=*/dilation * (op.kernel - 1) / 2, dilation,
+                    /*groups=*/static_cast<int>(c));
+        x = b_.conv(x, module + ".pw", c, /*kernel=*/1, /*stride=*/1, /*pad=*/0);
+        return b_.batch_norm(x, module + ".bn");
       }
       case CellOpKind::kAvgPool:
-        return pool(OpKind::kAvgPool2d, x, 3, 1, 1);
+        return b_.pool(OpKind::kAvgPool2d, x, 3, 1, 1);
       case CellOpKind::kMaxPool:
-        return pool(OpKind::kMaxPool2d, x, 3, 1, 1);
+        return b_.pool(OpKind::kMaxPool2d, x, 3, 1, 1);
     }
     throw Error("json space: op '" + op_name + "' has no network");  // none is never built
   }
@@ -294,23 +196,21 @@ class JsonNetworkBuilder {
                                 detail::str_cat(module, ".n", j, ".e", e)));
       }
       // All terms none: the node is a zero tensor of the cell's shape.
-      value[j] = terms.empty() ? simple(OpKind::kZeros, input) : sum(terms);
+      value[j] = terms.empty() ? b_.simple(OpKind::kZeros, input) : b_.sum(terms);
     }
     std::vector<Vertex> ends;
     for (int j : outputs) ends.push_back(value[j]);
-    if (spec_.output != JsonCellOutput::kConcat || ends.size() == 1) return sum(ends);
+    if (spec_.output != JsonCellOutput::kConcat || ends.size() == 1) return b_.sum(ends);
     OpNode cat;
     cat.kind = OpKind::kConcat;
-    const auto& s = shape(input);
+    const auto& s = b_.shape(input);
     cat.out_shape = {s[0] * static_cast<std::int64_t>(ends.size()), s[1], s[2]};
-    Vertex x = add(std::move(cat), ends);
+    Vertex x = b_.add(std::move(cat), ends);
     return relu_conv_bn(x, module + ".proj", s[0], /*kernel=*/1, /*stride=*/1);
   }
 
   const JsonSpaceSpec& spec_;
-  std::string space_;
-  ArchGraph graph_;
-  int cell_ = -1;
+  GraphBuilder b_;
 };
 
 }  // namespace

@@ -5,6 +5,7 @@
 
 #include "core/error.hpp"
 #include "core/json_io.hpp"
+#include "space/graph_builder.hpp"
 
 namespace ghnas {
 
@@ -50,152 +51,44 @@ int edge_index(int from, int to) { return to * (to - 1) / 2 + from; }
 
 using Vertex = ArchGraph::Vertex;
 
-// Builds the reference TinyNetwork op by op, in the order its forward pass runs, so that
-// vertex order is topological and node parameters come out in named_parameters() order.
+// The reference TinyNetwork: stem, three stages of normal cells with ResNet reductions between
+// them, last BN-ReLU and the classifier; module names as its named_parameters() has them.
 class Nb201NetworkBuilder {
  public:
-  explicit Nb201NetworkBuilder(const Task& task) : graph_(task) {}
+  explicit Nb201NetworkBuilder(const Task& task) : b_(task, "nasbench201") {}
 
   ArchGraph build(const Nb201Cell& cell) {
-    const Task& task = graph_.task();
-    GHNAS_CHECK_AS(ConfigError, task.channels > 0 && task.height > 0 && task.width > 0 &&
-                                    task.classes > 0,
-                   "nasbench201: task '", task.name, "' needs positive channels, image size and "
-                   "classes");
-    OpNode input;
-    input.kind = OpKind::kInput;
-    input.out_shape = {task.channels, task.height, task.width};
-    Vertex x = graph_.add(std::move(input));
-
-    x = conv(x, "stem.0", kStemChannels, /*kernel=*/3, /*stride=*/1, /*pad=*/1);
-    x = batch_norm(x, "stem.1");
+    Vertex x = b_.input();
+    x = b_.conv(x, "stem.0", kStemChannels, /*kernel=*/3, /*stride=*/1, /*pad=*/1);
+    x = b_.batch_norm(x, "stem.1");
 
     int channels = kStemChannels;
     int index = 0;
     for (int stage = 0; stage < kStages; ++stage) {
       if (stage > 0) {
-        cell_ = index;
-        x = reduction_block(x, "cells." + std::to_string(index), channels * 2);
+        b_.set_cell(index);
+        const std::string module = "cells." + std::to_string(index);
+        x = b_.resnet_reduction(x, module, channels * 2, ".op.1", ".op.2", module + ".downsample.1");
         channels *= 2;
         ++index;
       }
       for (int i = 0; i < kCellsPerStage; ++i, ++index) {
-        cell_ = index;
+        b_.set_cell(index);
         x = normal_cell(x, cell, "cells." + std::to_string(index));
       }
     }
-    cell_ = -1;
+    b_.set_cell(-1);
 
-    x = batch_norm(x, "lastact.0");
-    x = simple(OpKind::kReLU, x);
-    OpNode pool;
-    pool.kind = OpKind::kGlobalAvgPool;
-    pool.out_shape = {channels, 1, 1};
-    x = add(std::move(pool), {x});
-    OpNode flatten;
-    flatten.kind = OpKind::kFlatten;
-    flatten.out_shape = {channels};
-    x = add(std::move(flatten), {x});
-    OpNode classifier;
-    classifier.kind = OpKind::kLinear;
-    classifier.module = "classifier";
-    classifier.params = {{"classifier.weight", {task.classes, channels}},
-                         {"classifier.bias", {task.classes}}};
-    classifier.out_shape = {task.classes};
-    graph_.set_output(add(std::move(classifier), {x}));
-    return std::move(graph_);
+    x = b_.batch_norm(x, "lastact.0");
+    x = b_.simple(OpKind::kReLU, x);
+    b_.classifier(x);
+    return b_.finish();
   }
 
  private:
-  const std::vector<std::int64_t>& shape(Vertex v) const { return graph_.node(v).out_shape; }
-
-  Vertex add(OpNode node, const std::vector<Vertex>& inputs) {
-    node.cell = cell_;
-    return graph_.add(std::move(node), inputs);
-  }
-
-  // A parameter-free op that keeps the shape of its input (ReLU, zeros).
-  Vertex simple(OpKind kind, Vertex x) {
-    OpNode n;
-    n.kind = kind;
-    n.out_shape = shape(x);
-    return add(std::move(n), {x});
-  }
-
-  Vertex conv(Vertex x, const std::string& module, std::int64_t c_out, int kernel, int stride,
-              int pad) {
-    const auto& in = shape(x);
-    OpNode n;
-    n.kind = OpKind::kConv2d;
-    n.module = module;
-    // Every convolution of the benchmark is followed by a BatchNorm and has no bias.
-    n.params = {{module + ".weight", {c_out, in[0], kernel, kernel}}};
-    n.kernel_h = n.kernel_w = kernel;
-    n.stride_h = n.stride_w = stride;
-    n.pad_h = n.pad_w = pad;
-    n.out_shape = {c_out, (in[1] + 2 * pad - kernel) / stride + 1,
-                   (in[2] + 2 * pad - kernel) / stride + 1};
-    GHNAS_CHECK_AS(ConfigError, n.out_shape[1] > 0 && n.out_shape[2] > 0, "nasbench201: ",
-                   module, ": the image of task '", graph_.task().name, "' is too small");
-    return add(std::move(n), {x});
-  }
-
-  Vertex batch_norm(Vertex x, const std::string& module) {
-    OpNode n;
-    n.kind = OpKind::kBatchNorm2d;
-    n.module = module;
-    const std::int64_t c = shape(x)[0];
-    // affine=True everywhere in the benchmark's networks; running statistics are buffers.
-    n.params = {{module + ".weight", {c}}, {module + ".bias", {c}}};
-    n.out_shape = shape(x);
-    return add(std::move(n), {x});
-  }
-
-  Vertex avg_pool(Vertex x, int kernel, int stride, int pad) {
-    const auto& in = shape(x);
-    OpNode n;
-    n.kind = OpKind::kAvgPool2d;
-    n.kernel_h = n.kernel_w = kernel;
-    n.stride_h = n.stride_w = stride;
-    n.pad_h = n.pad_w = pad;
-    n.out_shape = {in[0], (in[1] + 2 * pad - kernel) / stride + 1,
-                   (in[2] + 2 * pad - kernel) / stride + 1};
-    return add(std::move(n), {x});
-  }
-
-  Vertex relu_conv_bn(Vertex x, const std::string& module, std::int64_t c_out, int kernel,
-                      int stride) {
-    x = simple(OpKind::kReLU, x);
-    x = conv(x, module + ".op.1", c_out, kernel, stride, /*pad=*/kernel / 2);
-    return batch_norm(x, module + ".op.2");
-  }
-
-  Vertex sum(const std::vector<Vertex>& terms) {
-    if (terms.size() == 1) return terms[0];
-    OpNode n;
-    n.kind = OpKind::kAdd;
-    n.out_shape = shape(terms[0]);
-    return add(std::move(n), terms);
-  }
-
-  // ResNet basic block with stride 2 between stages: ReLU-Conv3x3/2-BN, ReLU-Conv3x3-BN, plus a
-  // shortcut AvgPool2d(2, 2) then Conv1x1 (no bias, no BN).
-  Vertex reduction_block(Vertex x, const std::string& module, std::int64_t c_out) {
-    Vertex body = relu_conv_bn(x, module + ".conv_a", c_out, /*kernel=*/3, /*stride=*/2);
-    body = relu_conv_bn(body, module + ".conv_b", c_out, /*kernel=*/3, /*stride=*/1);
-    Vertex shortcut = avg_pool(x, /*kernel=*/2, /*stride=*/2, /*pad=*/0);
-    shortcut = conv(shortcut, module + ".downsample.1", c_out, /*kernel=*/1, /*stride=*/1,
-                    /*pad=*/0);
-    GHNAS_CHECK_AS(ConfigError, shape(shortcut) == shape(body), "nasbench201: ", module,
-                   ": the shortcut and the body of the reduction block disagree on the image "
-                   "of task '", graph_.task().name, "' (", shape(x)[1], "x", shape(x)[2],
-                   " input); NAS-Bench-201 networks need even sizes at each reduction");
-    return sum({shortcut, body});
-  }
-
   // Node j sums the ops of its incoming edges; a none edge is dropped from the sum.
   Vertex normal_cell(Vertex input, const Nb201Cell& cell, const std::string& module) {
-    const std::int64_t c = shape(input)[0];
+    const std::int64_t c = b_.shape(input)[0];
     std::array<Vertex, 4> nodes{};
     nodes[0] = input;
     for (int to = 1; to <= 3; ++to) {
@@ -210,25 +103,24 @@ class Nb201NetworkBuilder {
             terms.push_back(nodes[from]);
             break;
           case Nb201Op::kNorConv1x1:
-            terms.push_back(relu_conv_bn(nodes[from], layer, c, /*kernel=*/1, /*stride=*/1));
+            terms.push_back(b_.relu_conv_bn(nodes[from], layer + ".op.1", layer + ".op.2", c, /*kernel=*/1, 1));
             break;
           case Nb201Op::kNorConv3x3:
-            terms.push_back(relu_conv_bn(nodes[from], layer, c, /*kernel=*/3, /*stride=*/1));
+            terms.push_back(b_.relu_conv_bn(nodes[from], layer + ".op.1", layer + ".op.2", c, /*kernel=*/3, 1));
             break;
           case Nb201Op::kAvgPool3x3:
-            terms.push_back(avg_pool(nodes[from], /*kernel=*/3, /*stride=*/1, /*pad=*/1));
+            terms.push_back(b_.pool(OpKind::kAvgPool2d, nodes[from], /*kernel=*/3, /*stride=*/1, /*pad=*/1));
             break;
         }
       }
       // With every input edge none, the reference sums zero tensors: the node is an
       // all-zero tensor of the cell's shape, which later edges and cells still consume.
-      nodes[to] = terms.empty() ? simple(OpKind::kZeros, input) : sum(terms);
+      nodes[to] = terms.empty() ? b_.simple(OpKind::kZeros, input) : b_.sum(terms);
     }
     return nodes[3];
   }
 
-  ArchGraph graph_;
-  int cell_ = -1;
+  GraphBuilder b_;
 };
 
 }  // namespace
