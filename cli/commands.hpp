@@ -4,7 +4,10 @@
 #include <CLI/CLI.hpp>
 
 #include <functional>
+#include <string>
 #include <vector>
+
+#include "space/search_space.hpp"
 
 namespace ghnas::cli {
 
@@ -13,11 +16,15 @@ using Action = std::function<int()>;
 
 using Actions = std::vector<std::pair<CLI::App*, Action>>;
 
+/// `--space-option NAME=VALUE` values as SpaceOptions; ConfigError for one without '='
+/// (cli/space_commands.cpp).
+SpaceOptions parse_space_options(const std::vector<std::string>& pairs);
+
 /// spaces, sample, describe, graph (cli/space_commands.cpp).
 void add_space_commands(CLI::App& app, Actions& actions);
 /// query, export (cli/storage_commands.cpp).
 void add_storage_commands(CLI::App& app, Actions& actions);
-/// train, ground-truth, proxies (cli/evaluators_commands.cpp).
+/// train, ground-truth, proxies, latency (cli/evaluators_commands.cpp).
 void add_evaluators_commands(CLI::App& app, Actions& actions);
 /// import-ghn2, embed, predict-params, train-ghn, eval-ghn (cli/surrogate_commands.cpp).
 void add_surrogate_commands(CLI::App& app, Actions& actions);

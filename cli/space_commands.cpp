@@ -118,6 +118,16 @@ void print_summary(const std::string& file, const std::vector<std::string>& line
 
 }  // namespace
 
+SpaceOptions parse_space_options(const std::vector<std::string>& pairs) {
+  SpaceOptions options;
+  for (const auto& kv : pairs) {
+    const auto eq = kv.find('=');
+    GHNAS_CHECK_AS(ConfigError, eq != std::string::npos && eq > 0, "--space-option expects NAME=VALUE, got '", kv, "'");
+    options[kv.substr(0, eq)] = kv.substr(eq + 1);
+  }
+  return options;
+}
+
 void add_space_commands(CLI::App& app, Actions& actions) {
   // ---- spaces
   auto* spaces = app.add_subcommand("spaces", "List the registered search spaces and their options");
@@ -181,6 +191,7 @@ void add_space_commands(CLI::App& app, Actions& actions) {
   // ---- describe
   struct DescribeArgs {
     std::string space, task = "cifar10", archs;
+    std::vector<std::string> space_options;
     int s_max = 50;
     bool summary = false;
   };
@@ -194,12 +205,13 @@ void add_space_commands(CLI::App& app, Actions& actions) {
   describe->add_option("--archs", da->archs,
                        "architecture file: JSON list (deepnets1m) or one arch string per line "
                        "(nasbench201)")->required();
+  describe->add_option("--space-option", da->space_options, "space option NAME=VALUE, as for search (repeatable)");
   describe->add_option("--s-max", da->s_max, "longest shortest path kept as a virtual edge")
       ->capture_default_str()->check(CLI::NonNegativeNumber);
   describe->add_flag("--summary", da->summary,
                      "also print medians and ranges over all architectures to standard error");
   actions.emplace_back(describe, [da] {
-    auto space = make_space(da->space);
+    auto space = make_space(da->space, parse_space_options(da->space_options));
     const Task task = task_by_name(da->task);
     const auto archs = space->read_archs(da->archs);
     std::vector<std::string> lines(archs.size());
@@ -232,6 +244,7 @@ void add_space_commands(CLI::App& app, Actions& actions) {
   // ---- graph
   struct GraphArgs {
     std::string space, task = "cifar10", archs, format = "json", view = "ghn";
+    std::vector<std::string> space_options;
     std::size_t index = 0;
   };
   auto ga = std::make_shared<GraphArgs>();
@@ -240,6 +253,7 @@ void add_space_commands(CLI::App& app, Actions& actions) {
   graph->add_option("--space", ga->space, space_help())->required();
   graph->add_option("--task", ga->task, task_help())->capture_default_str();
   graph->add_option("--archs", ga->archs, "architecture file (as for describe)")->required();
+  graph->add_option("--space-option", ga->space_options, "space option NAME=VALUE, as for search (repeatable)");
   graph->add_option("--index", ga->index, "which architecture of the file (0-based)")
       ->capture_default_str();
   graph->add_option("--format", ga->format, "json or dot (Graphviz)")
@@ -249,7 +263,7 @@ void add_space_commands(CLI::App& app, Actions& actions) {
                     "arch: every op of the network with its module name and output shape")
       ->check(CLI::IsMember({"ghn", "arch"}))->capture_default_str();
   actions.emplace_back(graph, [ga] {
-    auto space = make_space(ga->space);
+    auto space = make_space(ga->space, parse_space_options(ga->space_options));
     const auto archs = space->read_archs(ga->archs);
     GHNAS_CHECK_AS(ConfigError, ga->index < archs.size(), "--index ", ga->index, " is out of range: '",
                    ga->archs, "' has ", archs.size(), " architectures");

@@ -74,6 +74,23 @@ TEST(Cli, DescribeNasBench201) {
   EXPECT_EQ(lines[1]["params"], 129306);  // params_M 0.129306 in ../shared/nasbench201
 }
 
+TEST(Cli, DescribeAndGraphTakeSpaceOptions) {
+  const std::string archs = " --archs " + kShared + "/deepnets1m/test.json";
+  // A valid option is accepted (deepnets1m's width shapes sampling, not a file's networks).
+  CmdResult r = run_ghnas("describe --space deepnets1m --space-option width=8" + archs);
+  EXPECT_EQ(r.code, 0) << r.err;
+  r = run_ghnas("graph --space deepnets1m --index 3 --space-option variant=wide" + archs);
+  EXPECT_EQ(r.code, 0) << r.err;
+  // An unknown one, and one without a value, are one error line each, naming it.
+  r = run_ghnas("describe --space deepnets1m --space-option bogus=1" + archs);
+  EXPECT_EQ(r.code, 1);
+  EXPECT_TRUE(r.out.empty());
+  EXPECT_NE(r.err.find("unknown option 'bogus'"), std::string::npos) << r.err;
+  r = run_ghnas("graph --space deepnets1m --space-option width" + archs);
+  EXPECT_EQ(r.code, 1);
+  EXPECT_NE(r.err.find("NAME=VALUE, got 'width'"), std::string::npos) << r.err;
+}
+
 TEST(Cli, SampleWritesReadableArchitectures) {
   const std::string out = ::testing::TempDir() + std::to_string(getpid()) + "_sampled.json";
   CmdResult r = run_ghnas("sample --space deepnets1m --n 5 --seed 3 --variant deep --out " + out);
