@@ -23,7 +23,6 @@
 
 #include "cli/commands.hpp"
 #include "core/error.hpp"
-#include "space/nasbench201.hpp"
 #include "space/search_space.hpp"
 #include "surrogate/checkpoint.hpp"
 #include "surrogate/cheap_features.hpp"
@@ -462,8 +461,8 @@ void add_heads_commands(CLI::App& app, Actions& actions) {
   auto* fit = app.add_subcommand(
       "fit-heads",
       "Fit one property head per target (RBF kernel ridge regression on the GHN graph embedding, "
-      "optionally with cheap features; hyper-parameters by k-fold Kendall tau) and write them "
-      "with the checkpoint's hash, so predict refuses embeddings of another GHN");
+      "optionally with cheap features or a plain encoding; hyper-parameters by k-fold Kendall tau) "
+      "and write them with the checkpoint's hash, so predict refuses embeddings of another GHN");
   add_embed_options(fit, fa->run);
   fit->add_option("--labels", fa->labels, "CSV with a header line, or JSON lines (.jsonl), one architecture each")->required();
   fit->add_option("--arch-column", fa->arch_column,
@@ -472,8 +471,23 @@ void add_heads_commands(CLI::App& app, Actions& actions) {
   fit->add_option("--targets", fa->targets, "comma-separated numeric columns to predict")->required();
   fit->add_option("--out", fa->out, "heads file to write (JSON)")->required();
   fit->add_option("--features", fa->features,
-                  "embedding, embedding+cheap, or auto (the better of the two by cross-validated Kendall tau)")
-      ->capture_default_str()->check(CLI::IsMember({"auto", "embedding", "embedding+cheap", "cheap"}));
+                  "what the heads read: parts embedding (GHN graph embedding), cheap (cheap features) and "
+                  "plain (plain encoding: one-hot ops per edge for nasbench201, cheap features elsewhere) "
+                  "joined by '+', e.g. embedding+plain; or auto (the best of embedding, embedding+cheap and, "
+                  "where the plain encoding is not the cheap features, embedding+plain by cross-validated "
+                  "Kendall tau, per target). The heads file records it")
+      ->capture_default_str()
+      ->check(CLI::Validator(
+          [](std::string& name) {
+            if (name == "auto") return std::string();
+            try {
+              FeatureConfig::parse(name);
+              return std::string();
+            } catch (const ConfigError& e) {
+              return std::string(e.what());
+            }
+          },
+          "FEATURES"));
   fit->add_option("--folds", fa->folds, "folds of the hyper-parameter search")->capture_default_str()->check(CLI::Range(2, 1000));
   fit->add_flag("--skip-missing", fa->skip_missing, "leave out rows whose target is missing or null instead of failing");
   actions.emplace_back(fit, [fa] {
@@ -493,9 +507,13 @@ void add_heads_commands(CLI::App& app, Actions& actions) {
       const FeatureTable table = e.table.subset(rows);
       const Eigen::VectorXd y = take(y_all, rows);
       std::vector<FeatureConfig> candidates;
-      if (fa->features == "auto")
+      if (fa->features == "auto") {
         candidates = {{true, false}, {true, true}};
-      else
+        // Outside nasbench201 the plain encoding is the cheap features: the same fit again.
+        const bool plain_is_cheap = table.plain.rows() == table.cheap.rows() &&
+                                    table.plain.cols() == table.cheap.cols() && table.plain == table.cheap;
+        if (!plain_is_cheap) candidates.push_back({true, false, true});
+      } else
         candidates = {FeatureConfig::parse(fa->features)};
       PropertyHead best;
       for (const auto& c : candidates) {
@@ -559,8 +577,9 @@ void add_heads_commands(CLI::App& app, Actions& actions) {
   auto* eval = app.add_subcommand(
       "eval-heads",
       "Cross-validate property heads against baselines on the same folds and print markdown tables "
-      "of Kendall tau and Spearman rho: heads on the embedding (with and without cheap features), "
-      "a regressor on cheap features and on a plain encoding, params, FLOPs and zero-cost proxies");
+      "of Kendall tau and Spearman rho: heads on the embedding (alone, with cheap features, and for "
+      "nasbench201 with the plain encoding), a regressor on cheap features and on a plain encoding, "
+      "params, FLOPs and zero-cost proxies");
   add_embed_options(eval, ea->run);
   eval->add_option("--labels", ea->labels, "labels file (as for fit-heads)")->required();
   eval->add_option("--arch-column", ea->arch_column, "as for fit-heads")->capture_default_str();
@@ -598,16 +617,15 @@ void add_heads_commands(CLI::App& app, Actions& actions) {
     std::vector<Method> methods;
     methods.push_back({"heads: GHN embedding", e.table.select({true, false}), std::nullopt});
     methods.push_back({"heads: GHN embedding + cheap features", e.table.select({true, true}), std::nullopt});
+    // Elsewhere the plain encoding is the cheap features: those rows would repeat the one above.
+    if (space->name() == "nasbench201") {
+      methods.push_back({"heads: GHN embedding + plain encoding", e.table.select({true, false, true}), std::nullopt});
+      methods.push_back({"heads: GHN embedding + cheap features + plain encoding", e.table.select({true, true, true}),
+                         std::nullopt});
+    }
     methods.push_back({space->name() == "nasbench201" ? "cheap features (KRR)" : "op counts + params (KRR, cheap features)",
                        e.table.select({false, true}), std::nullopt});
-    if (space->name() == "nasbench201") {
-      Eigen::MatrixXd onehot(static_cast<Eigen::Index>(n), kNb201NumEdges * kNb201NumOps);
-      for (std::size_t i = 0; i < n; ++i) {
-        const auto v = plain_encoding(*space, labels.archs[i], task);
-        for (std::size_t c = 0; c < v.size(); ++c) onehot(static_cast<Eigen::Index>(i), static_cast<Eigen::Index>(c)) = v[c];
-      }
-      methods.push_back({"one-hot ops (KRR)", onehot, std::nullopt});
-    }
+    if (space->name() == "nasbench201") methods.push_back({"one-hot ops (KRR)", e.table.select({false, false, true}), std::nullopt});
     const auto& names = cheap_feature_names();
     const auto col = [&](const std::string& name) {
       return static_cast<Eigen::Index>(std::find(names.begin(), names.end(), name) - names.begin());

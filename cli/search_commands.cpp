@@ -2,6 +2,7 @@
 // results database. The last stdout line is the public contract:
 //   {"best_arch": ..., "best_value": ..., "queries_used": ...}
 
+#include <functional>
 #include <iostream>
 #include <memory>
 #include <optional>
@@ -11,6 +12,11 @@
 #include "core/progress.hpp"
 #include "search/oracle_search.hpp"
 #include "storage/results_db.hpp"
+#ifdef GHNAS_WITH_DISTRIBUTED
+#include "distributed/mpi_evaluator.hpp"
+#include "distributed/mpi_session.hpp"
+#include "distributed/worker.hpp"
+#endif
 #if defined(GHNAS_WITH_SURROGATE) && defined(GHNAS_WITH_EVALUATORS) && defined(GHNAS_WITH_HEADS)
 #define GHNAS_CASCADE 1
 #include <tbb/global_control.h>
@@ -93,7 +99,24 @@ struct SearchArgs {
   int candidates = 0, predict_top = 32, verify_top = 3, epochs = 1, threads = 2, batch = 64;
   int screen_factor = 4;
   std::int64_t val_images = 1000, train_size = 0, test_size = 0;
+  // --distributed mpi: rank 0 searches and records, the other ranks evaluate
+  std::string distributed = "none";
+  double worker_timeout = 600;
 };
+
+// Where a mode's evaluations run. Empty: here. Otherwise it wraps this process's evaluator
+// named `name` (the fallback) into one whose work runs on MPI workers holding the same
+// evaluator under the same name.
+using Distribute = std::function<std::unique_ptr<SearchEvaluator>(const std::string& name, SearchEvaluator* local)>;
+
+// The oracle as the workers of a distributed --oracle search hold it: the table over the full
+// space, charging nothing that counts (rank 0 charges, see OracleSearchConfig::lookups).
+constexpr const char* kTableOracleName = "table-oracle";
+std::unique_ptr<TabularOracle> table_oracle_copy(const SearchArgs& a, std::unique_ptr<SearchSpace>& space) {
+  const TableOracleSpec spec = parse_table_oracle_spec(a.config.oracle);
+  space = make_space(a.config.space, a.config.space_options);
+  return std::make_unique<TabularOracle>(*space, spec.path, spec.columns, a.config.charge_repeats);
+}
 
 // The run this invocation records into: a new one, or with --resume the latest matching one.
 std::optional<std::int64_t> run_to_resume(ResultsDb& db, const RunSpec& spec, bool resume, const std::string& path) {
@@ -138,7 +161,7 @@ std::pair<Ghn, PropertyHeads> load_ghn_and_heads(const SearchArgs& a, const std:
 }
 #endif
 
-int run_oracle_mode(const SearchArgs& a) {
+int run_oracle_mode(const SearchArgs& a, const Distribute& distribute = {}) {
   OracleSearchConfig config = a.config;
   GHNAS_CHECK_AS(ConfigError, config.queries > 0, "search: --oracle needs --queries N, a positive number of queries, got ",
                  config.queries);
@@ -173,6 +196,16 @@ int run_oracle_mode(const SearchArgs& a) {
 #else
   GHNAS_CHECK_AS(ConfigError, a.heads.empty(), "this ghnas was built without the GHN surrogate: --heads is unavailable");
 #endif
+  // Distributed: the lookups run on the workers, rank 0 keeps a copy of the table for chunks
+  // no worker answers (and for the charges, inside run_oracle_search).
+  std::unique_ptr<SearchSpace> copy_space;
+  std::unique_ptr<TabularOracle> table_copy;
+  std::unique_ptr<SearchEvaluator> lookups;
+  if (distribute) {
+    table_copy = table_oracle_copy(a, copy_space);
+    lookups = distribute(kTableOracleName, table_copy.get());
+    config.lookups = lookups.get();
+  }
   ResultsDb db(a.db);
   nlohmann::json recorded = {{"oracle", config.oracle}, {"queries", config.queries},
                              {"strategy_options", config.strategy_options},
@@ -280,45 +313,76 @@ std::map<std::string, CandidateEvaluation> recorded_answers(ResultsDb& db, std::
   return out;
 }
 
-int run_cascade_mode(const SearchArgs& a) {
+// What every rank of a cascade builds from the same command line: the space, the data and the
+// three stages' evaluators. Held behind a pointer: the evaluators keep references to the space
+// and the data.
+struct CascadeSetup {
+  std::string task_name;
+  std::unique_ptr<SearchSpace> space;
+  Task task;
+  std::vector<Objective> objectives;
+  Dataset data;
+  std::string sgd_name;
+  std::unique_ptr<cli::HeadsEvaluator> heads;
+  std::unique_ptr<cli::PredictedParamsEvaluator> params;
+  std::unique_ptr<cli::SgdEvaluator> sgd;
+};
+
+std::unique_ptr<CascadeSetup> build_cascade(const SearchArgs& a) {
   GHNAS_CHECK_AS(ConfigError, !a.heads.empty() && !a.checkpoint.empty(),
                  "search needs either --oracle table:FILE:COLUMN (benchmark a strategy on a table) or "
                  "--checkpoint CK --heads H (rank candidates with the GHN and verify the best with SGD)");
   GHNAS_CHECK_AS(ConfigError, a.config.queries == 0, "--queries is the budget of an --oracle search; the cascade's is --candidates");
   GHNAS_CHECK_AS(ConfigError, a.candidates > 0, "search: --candidates must be a positive number, got ", a.candidates);
-  const std::string task_name = a.task.empty() ? "fashion-mnist" : a.task;
-  configure_cpu_runtime(a.threads);
-  tbb::global_control limit(tbb::global_control::max_allowed_parallelism, static_cast<std::size_t>(a.threads));
-  std::unique_ptr<SearchSpace> space = make_space(a.config.space, a.config.space_options);
-  const Task task = task_by_name(task_name);
-  auto [ghn, heads] = load_ghn_and_heads(a, a.config.space, task_name);
-  std::vector<Objective> objectives =
+  auto s = std::make_unique<CascadeSetup>();
+  s->task_name = a.task.empty() ? "fashion-mnist" : a.task;
+  s->space = make_space(a.config.space, a.config.space_options);
+  s->task = task_by_name(s->task_name);
+  auto [ghn, heads] = load_ghn_and_heads(a, a.config.space, s->task_name);
+  s->objectives =
       a.objectives.empty() ? std::vector<Objective>{{"clean_acc", Direction::kMaximize}} : parse_objectives(a.objectives);
-  const Objective& objective = objectives.front();
+  const Objective& objective = s->objectives.front();
   bool head_found = false;
   for (const auto& h : heads.heads) head_found = head_found || h.target == objective.metric;
   GHNAS_CHECK_AS(ConfigError, head_found, "search: the heads in '", a.heads, "' do not predict '", objective.metric, "'");
+
+  // Images: a validation split for predicted-parameter accuracy (the test set is for the final
+  // SGD numbers only), the training rest for SGD.
+  s->data = s->task_name == "fashion-mnist"
+                ? load_fashion_mnist(a.data.empty() ? kFashionMnistDir : a.data, std::max<std::int64_t>(a.val_images, 64), 0)
+                : load_cifar10(a.data, std::max<std::int64_t>(a.val_images, 64), 0);
+  s->data.train = s->data.train.head(a.train_size);
+  s->data.test = s->data.test.head(a.test_size);
+  std::vector<Batch> val_batches = cli::evaluation_batches(s->data.val, s->data.info, 64);
+
+  SgdConfig sgd;
+  sgd.epochs = a.epochs;
+  sgd.threads = a.threads;
+  sgd.seed = a.config.seed;
+  s->sgd_name = "sgd-" + std::to_string(a.epochs) + "ep";
+  s->heads = std::make_unique<cli::HeadsEvaluator>(ghn, std::move(heads), *s->space, s->task);
+  s->params = std::make_unique<cli::PredictedParamsEvaluator>(ghn, *s->space, s->task, std::move(val_batches));
+  s->sgd = std::make_unique<cli::SgdEvaluator>(*s->space, s->task, s->data, sgd);
+  return s;
+}
+
+// `stage_batch`: candidates per call of the later stages; 1 commits each result as soon as it
+// exists, a distributed run passes its number of workers so that they train side by side.
+int run_cascade_mode(const SearchArgs& a, const Distribute& distribute = {}, std::size_t stage_batch = 1) {
+  configure_cpu_runtime(a.threads);
+  tbb::global_control limit(tbb::global_control::max_allowed_parallelism, static_cast<std::size_t>(a.threads));
+  const std::unique_ptr<CascadeSetup> setup = build_cascade(a);
+  const std::string& task_name = setup->task_name;
+  const std::string& sgd_name = setup->sgd_name;
+  SearchSpace* space = setup->space.get();
+  const std::vector<Objective>& objectives = setup->objectives;
+  const Objective& objective = objectives.front();
   StrategyOptions strategy_options;
   for (const auto& kv : a.options) {
     const auto eq = kv.find('=');
     GHNAS_CHECK_AS(ConfigError, eq != std::string::npos && eq > 0, "--option expects NAME=VALUE, got '", kv, "'");
     strategy_options[kv.substr(0, eq)] = kv.substr(eq + 1);
   }
-
-  // Images: a validation split for predicted-parameter accuracy (the test set is for the final
-  // SGD numbers only), the training rest for SGD.
-  Dataset data = task_name == "fashion-mnist" ? load_fashion_mnist(a.data.empty() ? kFashionMnistDir : a.data,
-                                                                   std::max<std::int64_t>(a.val_images, 64), 0)
-                                              : load_cifar10(a.data, std::max<std::int64_t>(a.val_images, 64), 0);
-  data.train = data.train.head(a.train_size);
-  data.test = data.test.head(a.test_size);
-  const std::vector<Batch> val_batches = cli::evaluation_batches(data.val, data.info, 64);
-
-  SgdConfig sgd;
-  sgd.epochs = a.epochs;
-  sgd.threads = a.threads;
-  sgd.seed = a.config.seed;
-  const std::string sgd_name = "sgd-" + std::to_string(a.epochs) + "ep";
 
   ResultsDb db(a.db);
   RunSpec spec;
@@ -334,14 +398,21 @@ int run_cascade_mode(const SearchArgs& a) {
                  {"strategy_options", strategy_options}, {"space_options", a.config.space_options}};
   const std::optional<std::int64_t> resume_run = run_to_resume(db, spec, a.resume, a.db);
 
-  cli::HeadsEvaluator heads_eval(ghn, std::move(heads), *space, task);
-  cli::PredictedParamsEvaluator ghn_eval(ghn, *space, task, val_batches);
-  cli::SgdEvaluator sgd_eval(*space, task, data, sgd);
+  // Distributed: every stage runs on the workers, with this process's evaluators as fallback.
+  SearchEvaluator* heads_eval = setup->heads.get();
+  SearchEvaluator* ghn_eval = setup->params.get();
+  SearchEvaluator* sgd_eval = setup->sgd.get();
+  std::unique_ptr<SearchEvaluator> remote_heads, remote_ghn, remote_sgd;
+  if (distribute) {
+    heads_eval = (remote_heads = distribute("ghn-heads", heads_eval)).get();
+    ghn_eval = (remote_ghn = distribute("ghn-params", ghn_eval)).get();
+    sgd_eval = (remote_sgd = distribute(sgd_name, sgd_eval)).get();
+  }
   // A resumed run replays the search; what it already predicted or trained is not redone.
-  ReplayEvaluator ghn_replay(ghn_eval, recorded_answers(db, resume_run, "ghn-params"));
-  ReplayEvaluator sgd_replay(sgd_eval, recorded_answers(db, resume_run, sgd_name));
+  ReplayEvaluator ghn_replay(*ghn_eval, recorded_answers(db, resume_run, "ghn-params"));
+  ReplayEvaluator sgd_replay(*sgd_eval, recorded_answers(db, resume_run, sgd_name));
   std::vector<CascadeStage> stages = {
-      {"ghn-heads", "heads", &heads_eval, 0, objective},
+      {"ghn-heads", "heads", heads_eval, 0, objective},
       {"ghn-params", "predicted-parameters", &ghn_replay, static_cast<std::size_t>(a.predict_top),
        {"clean_acc", Direction::kMaximize}},
       {sgd_name, "sgd", &sgd_replay, static_cast<std::size_t>(a.verify_top), {"clean_acc", Direction::kMaximize}}};
@@ -361,7 +432,7 @@ int run_cascade_mode(const SearchArgs& a) {
   CascadeRecorder recorder(db, spec, resume_run, "ghn-heads");
   CascadeResult result;
   try {
-    result = run_cascade(*space, options, stages, &recorder, /*batch_size=*/1);
+    result = run_cascade(*space, options, stages, &recorder, stage_batch);
   } catch (...) {
     if (recorder.run() != 0) recorder.finish(RunStatus::kFailed);
     throw;
@@ -418,6 +489,52 @@ int run_cascade_mode(const SearchArgs& a) {
             << " (run " << recorder.run() << ": ghnas query top --run " << recorder.run()
             << " --by clean_acc --db " << a.db << ")\n";
   return 0;
+}
+#endif
+
+#ifdef GHNAS_WITH_DISTRIBUTED
+// A worker of `mpirun -np K ghnas search ... --distributed mpi`: builds the evaluators rank 0
+// builds, from the same command line, and serves chunks until rank 0 is done.
+int serve_search(const SearchArgs& a) {
+  if (!a.config.oracle.empty()) {
+    std::unique_ptr<SearchSpace> space;
+    const std::unique_ptr<TabularOracle> oracle = table_oracle_copy(a, space);
+    distributed::serve_chunks({{kTableOracleName, oracle.get()}});
+    return 0;
+  }
+#ifdef GHNAS_CASCADE
+  configure_cpu_runtime(a.threads);
+  tbb::global_control limit(tbb::global_control::max_allowed_parallelism, static_cast<std::size_t>(a.threads));
+  const std::unique_ptr<CascadeSetup> setup = build_cascade(a);
+  distributed::serve_chunks({{"ghn-heads", setup->heads.get()},
+                             {"ghn-params", setup->params.get()},
+                             {setup->sgd_name, setup->sgd.get()}});
+  return 0;
+#else
+  throw ConfigError("search needs --oracle table:FILE:COLUMN (this ghnas was built without the GHN "
+                    "surrogate, evaluators and heads that the cascade uses)");
+#endif
+}
+
+// Rank 0 runs the mode as a single process would, its evaluations on the workers; every other
+// rank serves them. Only rank 0 opens the database.
+int run_distributed(const SearchArgs& a) {
+  distributed::MpiSession mpi;
+  if (mpi.rank() != 0) return serve_search(a);
+  // Declared after the session: stops the workers before MPI is finalised, also when the
+  // search throws.
+  distributed::WorkerPool workers(a.worker_timeout);
+  if (mpi.size() == 1) std::cerr << "search: --distributed mpi with one process: no workers, rank 0 evaluates everything\n";
+  const Distribute distribute = [&workers](const std::string& name, SearchEvaluator* local) {
+    return std::unique_ptr<SearchEvaluator>(std::make_unique<distributed::MpiEvaluator>(workers, name, local));
+  };
+  if (!a.config.oracle.empty()) return run_oracle_mode(a, distribute);
+#ifdef GHNAS_CASCADE
+  return run_cascade_mode(a, distribute, static_cast<std::size_t>(std::max(1, mpi.size() - 1)));
+#else
+  throw ConfigError("search needs --oracle table:FILE:COLUMN (this ghnas was built without the GHN "
+                    "surrogate, evaluators and heads that the cascade uses)");
+#endif
 }
 #endif
 
@@ -484,11 +601,27 @@ void add_search_commands(CLI::App& app, Actions& actions) {
       ->check(CLI::PositiveNumber);
   cmd->add_option("--heads-batch", a->batch, "cascade: candidates per GHN call")->capture_default_str()
       ->check(CLI::PositiveNumber);
+  cmd->add_option("--distributed", a->distributed,
+                  "none, or mpi: run under `mpirun -np K`; rank 0 searches and writes the database, "
+                  "ranks 1..K-1 evaluate (the table lookups, or every cascade stage)")
+      ->capture_default_str()->check(CLI::IsMember({"none", "mpi"}));
+  cmd->add_option("--worker-timeout", a->worker_timeout,
+                  "with --distributed mpi: seconds a worker may take for one chunk before the chunk "
+                  "is given to another worker (once) and then evaluated by rank 0")
+      ->capture_default_str()->check(CLI::PositiveNumber);
   actions.emplace_back(cmd, [a] {
     for (const auto& kv : a->space_options) {
       const auto eq = kv.find('=');
       GHNAS_CHECK_AS(ConfigError, eq != std::string::npos && eq > 0, "--space-option expects NAME=VALUE, got '", kv, "'");
       a->config.space_options[kv.substr(0, eq)] = kv.substr(eq + 1);
+    }
+    if (a->distributed == "mpi") {
+#ifdef GHNAS_WITH_DISTRIBUTED
+      return run_distributed(*a);
+#else
+      throw ConfigError("search: --distributed mpi is unavailable: this ghnas was built without MPI "
+                        "(install libopenmpi-dev and reconfigure with cmake)");
+#endif
     }
     if (!a->config.oracle.empty()) return run_oracle_mode(*a);
 #ifdef GHNAS_CASCADE

@@ -2,10 +2,30 @@
 
 #include <algorithm>
 #include <cassert>
+#include <optional>
 
 #include "core/error.hpp"
 
 namespace ghnas {
+
+namespace {
+
+// Table lookups made elsewhere, charged by the local oracle.
+class RemoteLookups : public SearchEvaluator {
+ public:
+  RemoteLookups(SearchEvaluator& lookups, TabularOracle& oracle) : lookups_(lookups), oracle_(oracle) {}
+  std::vector<CandidateEvaluation> evaluate(const std::vector<Candidate>& batch) override {
+    std::vector<CandidateEvaluation> answers = lookups_.evaluate(batch);
+    oracle_.charge(batch, answers);
+    return answers;
+  }
+
+ private:
+  SearchEvaluator& lookups_;
+  TabularOracle& oracle_;
+};
+
+}  // namespace
 
 OracleSearchReport run_oracle_search(const OracleSearchConfig& config, SearchObserver* observer) {
   // Cheap checks first, so a typo fails before a large table is read.
@@ -48,7 +68,10 @@ OracleSearchReport run_oracle_search(const OracleSearchConfig& config, SearchObs
 
   OracleSearchReport report;
   options.screen_factor = config.screen ? config.screen_factor : 1;
-  report.result = run_search(*space, oracle, options, observer, config.screen);
+  std::optional<RemoteLookups> remote;
+  if (config.lookups) remote.emplace(*config.lookups, oracle);
+  SearchEvaluator& evaluator = remote ? static_cast<SearchEvaluator&>(*remote) : oracle;
+  report.result = run_search(*space, evaluator, options, observer, config.screen);
   report.table_rows = oracle.num_rows();
   report.table_classes = oracle.num_classes();
   report.space_description = space->description();

@@ -47,6 +47,11 @@ struct OracleSearchConfig {
   /// batch_size candidates per batch and only the best batch_size by screen score are queried.
   CandidateScreen* screen = nullptr;
   int screen_factor = 1;
+  /// Where the table lookups run when not here: an evaluator whose answers are those of a
+  /// TabularOracle over the same table (e.g. MPI workers, each holding a copy). The charges
+  /// are still made here, by this process's oracle, so the budget is the same as when it
+  /// answers itself. Null: this process's oracle answers.
+  SearchEvaluator* lookups = nullptr;
 };
 
 /// What run_oracle_search returns: the search itself and the command's output.

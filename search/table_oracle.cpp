@@ -1,6 +1,7 @@
 #include "search/table_oracle.hpp"
 
 #include <algorithm>
+#include <cassert>
 #include <cctype>
 #include <cerrno>
 #include <cmath>
@@ -194,12 +195,20 @@ std::vector<CandidateEvaluation> TabularOracle::evaluate(const std::vector<Candi
     }
     std::map<std::string, double> metrics;
     for (std::size_t k = 0; k < columns_.size(); ++k) metrics[columns_[k]] = it->second.values[k];
-    const bool first_query = charged_.insert(candidate.hash).second;
-    const bool charged = first_query || charge_repeats_;
-    if (charged) ++queries_charged_;
-    results.push_back(CandidateEvaluation::ok(std::move(metrics), charged));
+    results.push_back(CandidateEvaluation::ok(std::move(metrics)));
   }
+  charge(batch, results);
   return results;
+}
+
+void TabularOracle::charge(const std::vector<Candidate>& batch, std::vector<CandidateEvaluation>& answers) {
+  assert(batch.size() == answers.size());
+  for (std::size_t i = 0; i < batch.size(); ++i) {
+    if (answers[i].status != CandidateStatus::kOk) continue;
+    const bool first_query = charged_.insert(batch[i].hash).second;
+    answers[i].charged = first_query || charge_repeats_;
+    if (answers[i].charged) ++queries_charged_;
+  }
 }
 
 std::optional<double> TabularOracle::value(const std::string& hash,

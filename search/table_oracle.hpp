@@ -51,6 +51,11 @@ class TabularOracle : public SearchEvaluator {
   /// Not thread-safe: the search loop calls it from one thread.
   std::vector<CandidateEvaluation> evaluate(const std::vector<Candidate>& batch) override;
 
+  /// Sets each kOk answer's `charged` by this oracle's accounting, as if this oracle had
+  /// answered `batch`: for lookups made by other copies of the table (MPI workers), so the
+  /// charges, which depend on everything queried before, are made in one place.
+  void charge(const std::vector<Candidate>& batch, std::vector<CandidateEvaluation>& answers);
+
   /// Charged queries so far: distinct architectures, or every query with charge_repeats.
   std::size_t queries_charged() const { return queries_charged_; }
   /// Distinct architectures queried so far.

@@ -12,6 +12,15 @@ namespace {
 constexpr int kFirstKind = static_cast<int>(OpKind::kConv2d);
 constexpr int kLastKind = static_cast<int>(OpKind::kDropout);
 
+// The one-hot op of each of the cell's 6 edges, edge-major.
+std::vector<double> nb201_onehot(const Architecture& arch) {
+  const Nb201Cell cell = parse_nb201_arch(arch.spec.get<std::string>());
+  std::vector<double> onehot(kNb201NumEdges * kNb201NumOps, 0.0);
+  for (int e = 0; e < kNb201NumEdges; ++e)
+    onehot[static_cast<std::size_t>(e * kNb201NumOps + static_cast<int>(cell.ops[static_cast<std::size_t>(e)]))] = 1.0;
+  return onehot;
+}
+
 }  // namespace
 
 const std::vector<std::string>& cheap_feature_names() {
@@ -57,14 +66,19 @@ std::vector<double> cheap_features(const ArchGraph& graph) {
   return f;
 }
 
+std::size_t plain_encoding_size(const SearchSpace& space) {
+  return space.name() == "nasbench201" ? static_cast<std::size_t>(kNb201NumEdges * kNb201NumOps)
+                                       : cheap_feature_names().size();
+}
+
 std::vector<double> plain_encoding(const SearchSpace& space, const Architecture& arch, const Task& task) {
   if (space.name() != "nasbench201") return cheap_features(space.build_graph(arch, task));
   space.validate(arch);
-  const Nb201Cell cell = parse_nb201_arch(arch.spec.get<std::string>());
-  std::vector<double> onehot(kNb201NumEdges * kNb201NumOps, 0.0);
-  for (int e = 0; e < kNb201NumEdges; ++e)
-    onehot[static_cast<std::size_t>(e * kNb201NumOps + static_cast<int>(cell.ops[static_cast<std::size_t>(e)]))] = 1.0;
-  return onehot;
+  return nb201_onehot(arch);
+}
+
+std::vector<double> plain_encoding(const SearchSpace& space, const Architecture& arch, const ArchGraph& graph) {
+  return space.name() == "nasbench201" ? nb201_onehot(arch) : cheap_features(graph);
 }
 
 }  // namespace ghnas

@@ -25,4 +25,11 @@ std::vector<double> cheap_features(const ArchGraph& graph);
 /// its graph for `task`. Throws ArchError for an invalid architecture.
 std::vector<double> plain_encoding(const SearchSpace& space, const Architecture& arch, const Task& task);
 
+/// The length of plain_encoding() in `space`.
+std::size_t plain_encoding_size(const SearchSpace& space);
+
+/// The same for an architecture whose graph is already built (`graph` is space.build_graph(arch, ...)),
+/// so a caller that needs the graph anyway builds it once.
+std::vector<double> plain_encoding(const SearchSpace& space, const Architecture& arch, const ArchGraph& graph);
+
 }  // namespace ghnas

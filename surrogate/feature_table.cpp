@@ -17,6 +17,7 @@ FeatureTable compute_feature_table(Ghn* ghn, const SearchSpace& space, const std
   const auto n_cheap = static_cast<Eigen::Index>(cheap_feature_names().size());
   FeatureTable table;
   table.cheap.resize(n, n_cheap);
+  table.plain.resize(n, static_cast<Eigen::Index>(plain_encoding_size(space)));
   if (ghn) table.embedding.resize(n, (*ghn)->config().hid);
   torch::NoGradGuard no_grad;
   for (std::size_t b0 = 0; b0 < archs.size(); b0 += batch) {
@@ -28,6 +29,8 @@ FeatureTable compute_feature_table(Ghn* ghn, const SearchSpace& space, const std
         const ArchGraph g = space.build_graph(archs[b0 + i], task);
         const auto f = cheap_features(g);
         for (Eigen::Index c = 0; c < n_cheap; ++c) table.cheap(static_cast<Eigen::Index>(b0 + i), c) = f[static_cast<std::size_t>(c)];
+        const auto p = plain_encoding(space, archs[b0 + i], g);
+        for (std::size_t c = 0; c < p.size(); ++c) table.plain(static_cast<Eigen::Index>(b0 + i), static_cast<Eigen::Index>(c)) = p[c];
         if (ghn) graphs[i] = build_ghn_graph(g, (*ghn)->config().s_max);
       } catch (const std::exception& e) {
         errors[i] = detail::str_cat("architecture ", b0 + i, ": ", e.what());

@@ -1,6 +1,6 @@
 #pragma once
-// The inputs of the property heads for a list of architectures: GHN graph embeddings and cheap
-// features, computed from one ArchGraph per architecture.
+// The inputs of the property heads for a list of architectures: GHN graph embeddings, cheap
+// features and plain encodings, computed from one ArchGraph per architecture.
 
 #include <string>
 #include <vector>
@@ -11,7 +11,7 @@
 
 namespace ghnas {
 
-/// Embeddings of `ghn` (skipped when `ghn` is null) and cheap features of every architecture,
+/// Embeddings of `ghn` (skipped when `ghn` is null), cheap features and plain encodings of every architecture,
 /// built for `task`, `batch` graphs per GHN call, graphs built in parallel with TBB (the caller
 /// bounds its threads). Throws ArchError "architecture <i>: ..." (0-based index into `archs`)
 /// for one that does not build. Runs without gradients.

@@ -8,6 +8,7 @@
 #include <numeric>
 #include <random>
 #include <sstream>
+#include <tuple>
 
 #include "core/error.hpp"
 #include "surrogate/cheap_features.hpp"
@@ -63,36 +64,61 @@ Eigen::MatrixXd rows_of(const Eigen::MatrixXd& m, const std::vector<std::size_t>
 // ---- FeatureConfig / FeatureTable
 
 std::string FeatureConfig::name() const {
-  if (embedding && cheap) return "embedding+cheap";
-  if (embedding) return "embedding";
-  if (cheap) return "cheap";
-  return "none";
+  std::string out;
+  const std::pair<bool, const char*> parts[] = {{embedding, "embedding"}, {cheap, "cheap"}, {plain, "plain"}};
+  for (const auto& [on, part] : parts)
+    if (on) out += (out.empty() ? "" : "+") + std::string(part);
+  return out.empty() ? "none" : out;
 }
 
 FeatureConfig FeatureConfig::parse(const std::string& name) {
-  if (name == "embedding") return {true, false};
-  if (name == "cheap") return {false, true};
-  if (name == "embedding+cheap") return {true, true};
-  throw ConfigError("unknown feature set '" + name + "': expected embedding, cheap or embedding+cheap");
+  FeatureConfig c{false, false, false};
+  std::size_t start = 0;
+  bool ok = !name.empty();
+  while (ok && start <= name.size()) {
+    const auto end = std::min(name.find('+', start), name.size());
+    const std::string part = name.substr(start, end - start);
+    bool* flag = part == "embedding" ? &c.embedding : part == "cheap" ? &c.cheap : part == "plain" ? &c.plain : nullptr;
+    ok = flag && !*flag;
+    if (ok) *flag = true;
+    start = end + 1;
+  }
+  if (!ok)
+    throw ConfigError("unknown feature set '" + name +
+                      "': expected parts embedding, cheap and plain joined by '+' (e.g. embedding+plain)");
+  return c;
 }
 
 Eigen::MatrixXd FeatureTable::select(const FeatureConfig& config) const {
-  GHNAS_CHECK_AS(ConfigError, config.embedding || config.cheap, "a head must read some features");
-  GHNAS_CHECK_AS(ConfigError, !config.embedding || embedding.rows() > 0 || rows() == 0,
-                 "features '", config.name(), "' need GHN embeddings, none were computed");
-  GHNAS_CHECK_AS(ConfigError, !config.cheap || cheap.rows() > 0 || rows() == 0, "features '", config.name(),
-                 "' need cheap features, none were computed");
-  if (!config.cheap) return embedding;
-  if (!config.embedding) return cheap;
-  Eigen::MatrixXd both(embedding.rows(), embedding.cols() + cheap.cols());
-  both << embedding, cheap;
-  return both;
+  GHNAS_CHECK_AS(ConfigError, config.embedding || config.cheap || config.plain, "a head must read some features");
+  const auto n = static_cast<Eigen::Index>(rows());
+  std::vector<const Eigen::MatrixXd*> parts;
+  const std::tuple<bool, const Eigen::MatrixXd*, const char*> wanted[] = {
+      {config.embedding, &embedding, "GHN embeddings"}, {config.cheap, &cheap, "cheap features"},
+      {config.plain, &plain, "plain encodings"}};
+  for (const auto& [on, part, what] : wanted) {
+    if (!on) continue;
+    GHNAS_CHECK_AS(ConfigError, part->rows() == n, "features '", config.name(), "' need ", what,
+                   ", none were computed");
+    parts.push_back(part);
+  }
+  if (parts.size() == 1) return *parts[0];
+  Eigen::Index cols = 0;
+  for (const auto* p : parts) cols += p->cols();
+  Eigen::MatrixXd all(n, cols);
+  Eigen::Index c = 0;
+  for (const auto* p : parts) {
+    all.middleCols(c, p->cols()) = *p;
+    c += p->cols();
+  }
+  return all;
 }
 
 FeatureTable FeatureTable::subset(const std::vector<std::size_t>& index) const {
   FeatureTable t;
   if (embedding.rows() > 0) t.embedding = rows_of(embedding, index);
   if (cheap.rows() > 0) t.cheap = rows_of(cheap, index);
+  if (plain.rows() > 0) t.plain = rows_of(plain, index);
   return t;
 }
 

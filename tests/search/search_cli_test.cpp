@@ -33,7 +33,7 @@ struct TempDb {
   }
   ~TempDb() { remove(); }
   void remove() const {
-    for (const char* suffix : {"", "-wal", "-shm", ".lock"}) std::filesystem::remove(path + suffix);
+    for (const char* suffix : {"", "-wal", "-shm", "-lock"}) std::filesystem::remove(path + suffix);
   }
   // One integer from a read-only query.
   long long count(const std::string& sql) const {

@@ -129,6 +129,54 @@ TEST(HeadsCli, FitThenPredictEveryTargetForEveryArchitecture) {
   for (const auto& f : {labels, heads, arch_file, other}) std::remove(f.c_str());
 }
 
+TEST(HeadsCli, PlainEncodingFeaturesAreRecordedAndPredictReproducesThem) {
+  const auto lines = nb201_lines(24);
+  const std::string labels = write_lines("plain_labels.csv", lines);
+  const std::string heads = temp_path("plain_heads.json");
+  CmdResult r = run_ghnas(fit_args(labels, "c10_test_nats,lat_pixel3_ms", heads) + " --folds 3 --features embedding+plain");
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_NE(r.err.find("features embedding+plain"), std::string::npos) << r.err;
+  nlohmann::json file;
+  std::ifstream(heads) >> file;
+  ASSERT_EQ(file.at("heads").size(), 2u);
+  for (const auto& h : file.at("heads")) {
+    EXPECT_EQ(h.at("features"), "embedding+plain");
+    // The fixture's 32-dimensional embedding and 6 edges x 5 ops.
+    EXPECT_EQ(h.at("model").at("x_mean").size(), 32u + 30u);
+  }
+
+  std::vector<std::string> archs;
+  for (std::size_t i = 1; i <= 5; ++i) archs.push_back(csv_field(lines[i], 1));
+  const std::string arch_file = write_lines("plain_archs.txt", archs);
+  const std::string predict = "predict --checkpoint " + checkpoint() + " --heads " + heads +
+                              " --space nasbench201 --task cifar10 --archs " + arch_file + " --threads 2";
+  r = run_ghnas(predict);
+  ASSERT_EQ(r.code, 0) << r.err;
+  const auto out = json_lines(r.out);
+  ASSERT_EQ(out.size(), 5u);
+  for (const auto& line : out) {
+    const double acc = line.at("c10_test_nats").get<double>(), lat = line.at("lat_pixel3_ms").get<double>();
+    EXPECT_TRUE(acc > 0 && acc < 100) << acc;
+    EXPECT_TRUE(lat > 0 && lat < 100) << lat;
+  }
+
+  // Reproducible from the file alone.
+  EXPECT_EQ(run_ghnas(predict).out, r.out);
+
+  // auto considers the plain encoding too and records what it chose.
+  r = run_ghnas(fit_args(labels, "c10_test_nats", heads) + " --folds 3 --features auto");
+  ASSERT_EQ(r.code, 0) << r.err;
+  std::ifstream(heads) >> file;
+  const std::string chosen = file.at("heads").at(0).at("features");
+  EXPECT_TRUE(chosen == "embedding" || chosen == "embedding+cheap" || chosen == "embedding+plain") << chosen;
+
+  // An unknown feature set is refused before anything runs.
+  r = run_ghnas(fit_args(labels, "c10_test_nats", heads) + " --features embedding+onehot");
+  EXPECT_NE(r.code, 0);
+  EXPECT_NE(r.err.find("embedding+onehot"), std::string::npos) << r.err;
+  for (const auto& f : {labels, heads, arch_file}) std::remove(f.c_str());
+}
+
 // Runs fit-heads on `lines` and returns its error output (the command must fail).
 std::string fit_error(const std::vector<std::string>& lines, const std::string& targets, const std::string& extra = "") {
   const std::string labels = write_lines("bad.csv", lines);

@@ -11,6 +11,7 @@
 
 #include "core/error.hpp"
 #include "space/nasbench201.hpp"
+#include "space/search_space.hpp"
 #include "surrogate/cheap_features.hpp"
 #include "surrogate/property_heads.hpp"
 #include "surrogate/rank_metrics.hpp"
@@ -76,6 +77,10 @@ PropertyHeads make_heads(FeatureTable& table) {
   grid.lambdas = {1e-2, 1e-1};
   heads.heads.push_back(fit_head("acc", {true, false}, table, y, grid));
   heads.heads.push_back(fit_head("lat", {true, true}, table, (2.0 * y.array() + 5).matrix(), grid));
+  // A one-hot-like plain encoding of 4 values per row, as for nasbench201's edges.
+  table.plain = Eigen::MatrixXd::Zero(60, 4);
+  for (Eigen::Index i = 0; i < 60; ++i) table.plain(i, i % 4) = 1.0;
+  heads.heads.push_back(fit_head("noisy", {true, false, true}, table, (y.array() - 1).matrix(), grid));
   return heads;
 }
 
@@ -86,8 +91,10 @@ TEST(PropertyHeads, SaveLoadRoundTripPredictsIdentically) {
   heads.save(path);
   const PropertyHeads loaded = PropertyHeads::load(path);
   std::remove(path.c_str());
-  ASSERT_EQ(loaded.heads.size(), 2u);
-  for (std::size_t k = 0; k < 2; ++k) {
+  ASSERT_EQ(loaded.heads.size(), 3u);
+  EXPECT_EQ(loaded.heads[2].features.name(), "embedding+plain");
+  EXPECT_EQ(loaded.heads[2].model.num_features(), 3 + 4);
+  for (std::size_t k = 0; k < 3; ++k) {
     EXPECT_EQ(loaded.heads[k].target, heads.heads[k].target);
     EXPECT_EQ(loaded.heads[k].features.name(), heads.heads[k].features.name());
     const Eigen::VectorXd a = heads.heads[k].predict(table), b = loaded.heads[k].predict(table);
@@ -95,6 +102,55 @@ TEST(PropertyHeads, SaveLoadRoundTripPredictsIdentically) {
   }
   EXPECT_EQ(loaded.provenance.checkpoint_hash, heads.provenance.checkpoint_hash);
   EXPECT_NO_THROW(loaded.check_provenance(heads.provenance));
+}
+
+TEST(PropertyHeads, HeadsFilesWrittenBeforePlainEncodingsStillLoad) {
+  // A heads file as fit-heads wrote it before plain encodings existed: one "embedding" head on
+  // 2 features and 2 training rows, small enough to predict by hand, read with a table that has
+  // no plain encodings.
+  nlohmann::json file = {
+      {"format", "ghnas-property-heads"},
+      {"version", 1},
+      {"provenance",
+       {{"checkpoint_hash", "fnv1a64:0123456789abcdef"}, {"checkpoint", "ghn.ckpt"}, {"hid", 2}, {"task", "cifar10"},
+        {"space", "nasbench201"}}},
+      {"cheap_features", cheap_feature_names()},
+      {"heads",
+       {{{"target", "acc"},
+         {"features", "embedding"},
+         {"search", {{"gamma", 0.5}, {"lambda", 0.1}, {"target_transform", "standard"}, {"cv_kendall_tau", 0.7}}},
+         {"train_rows", 2},
+         {"model",
+          {{"type", "rbf_kernel_ridge"}, {"gamma", 0.5}, {"lambda", 0.1}, {"target_transform", "standard"},
+           {"y_sorted", nlohmann::json::array()}, {"x_mean", {1.0, 2.0}}, {"x_scale", {2.0, 4.0}},
+           {"y_mean", 80.0}, {"y_scale", 5.0}, {"train_x", {{-1.0, 0.0}, {1.0, 0.0}}}, {"alpha", {-1.0, 1.0}}}}}}}};
+  const std::string path = temp_path("old_heads.json");
+  std::ofstream(path) << file.dump();
+  const PropertyHeads loaded = PropertyHeads::load(path);
+  std::remove(path.c_str());
+  ASSERT_EQ(loaded.heads.size(), 1u);
+  EXPECT_EQ(loaded.heads[0].features.name(), "embedding");
+  FeatureTable table;
+  table.embedding = Eigen::MatrixXd(1, 2);
+  table.embedding << 3.0, 2.0;  // standardised: (1, 0), at distance 2 from the first row, 0 from the second
+  const double expected = 80.0 + 5.0 * (-std::exp(-0.5 * 4.0) + 1.0);
+  EXPECT_NEAR(loaded.heads[0].predict(table)(0), expected, 1e-12);
+  // A head reading plain encodings refuses a table without them.
+  FeatureTable fitted;
+  const PropertyHeads heads = make_heads(fitted);
+  FeatureTable no_plain = fitted;
+  no_plain.plain.resize(0, 0);
+  EXPECT_NO_THROW(heads.heads[1].predict(no_plain));
+  EXPECT_THROW(heads.heads[2].predict(no_plain), ConfigError);
+}
+
+TEST(PropertyHeads, FeatureSetNamesRoundTrip) {
+  for (const char* name : {"embedding", "cheap", "plain", "embedding+cheap", "embedding+plain", "cheap+plain",
+                           "embedding+cheap+plain"})
+    EXPECT_EQ(FeatureConfig::parse(name).name(), name);
+  EXPECT_EQ(FeatureConfig::parse("plain+embedding").name(), "embedding+plain");
+  for (const char* bad : {"", "emb", "plain+plain", "embedding+", "+cheap", "embedding,plain"})
+    EXPECT_THROW(FeatureConfig::parse(bad), ConfigError) << bad;
 }
 
 TEST(PropertyHeads, AnotherCheckpointIsAClearError) {
@@ -139,6 +195,19 @@ TEST(PropertyHeads, FileHashSeesEveryByte) {
   write("a");
   EXPECT_EQ(file_hash(path), "fnv1a64:af63dc4c8601ec8c");
   std::remove(path.c_str());
+}
+
+TEST(CheapFeatures, PlainEncodingIsOneHotOpsPerEdgeForNasBench201) {
+  register_builtin_spaces();
+  const auto space = make_space("nasbench201");
+  const Architecture arch{"nasbench201", "|nor_conv_3x3~0|+|none~0|skip_connect~1|+|avg_pool_3x3~0|nor_conv_1x1~1|none~2|"};
+  const Task task = task_by_name("cifar10");
+  const auto from_task = plain_encoding(*space, arch, task);
+  ASSERT_EQ(from_task.size(), plain_encoding_size(*space));
+  EXPECT_EQ(plain_encoding(*space, arch, space->build_graph(arch, task)), from_task);
+  double ones = 0;
+  for (double v : from_task) ones += v;
+  EXPECT_EQ(ones, 6.0);
 }
 
 TEST(CheapFeatures, CountTheCellsOps) {
