@@ -17,7 +17,8 @@ T0=$(date +%s)
 DEADLINE=${DEADLINE:-540}      # seconds after start by which everything is written to $OUT
 WORK_END=${WORK_END:-425}      # training and ground truth stop here; benchmarks follow
 SHARDS=${SHARDS:-8}
-GT_ARCHS=${GT_ARCHS:-1000}     # architectures of the file split among the shards
+GT_FROM=${GT_FROM:-0}          # the shards split entries GT_FROM..GT_ARCHS-1 of the architecture file
+GT_ARCHS=${GT_ARCHS:-1000}      # (entries measured on the CPU are not in the CUDA database: skip them)
 OUT=${OUT:-/tmp/gpu-out}
 DEVICE=${DEVICE:-cuda}         # DEVICE=cpu SKIP_BUILD=1 B=build-all: a dry run of this script on a CPU
 B=${B:-build-cuda}
@@ -60,9 +61,9 @@ mkdir -p /tmp/gt
 # Each shard starts from the merged database of earlier GPU sessions, so it resumes that run and
 # skips what is measured; scripts/merge_ground_truth.py merges the shards back afterwards.
 shipped=results/ground_truth/fashion_mnist_deepnets1m_cuda.db
-per=$(((GT_ARCHS + SHARDS - 1) / SHARDS))
+per=$(((GT_ARCHS - GT_FROM + SHARDS - 1) / SHARDS))
 for ((k = 0; k < SHARDS; ++k)); do
-  from=$((k * per)); to=$(((k + 1) * per)); ((to > GT_ARCHS)) && to=$GT_ARCHS
+  from=$((GT_FROM + k * per)); to=$((GT_FROM + (k + 1) * per)); ((to > GT_ARCHS)) && to=$GT_ARCHS
   [ -f $shipped ] && cp $shipped /tmp/gt/shard-$k.db
   timeout -s KILL "$(left "$WORK_END")" "$BIN" ground-truth --space deepnets1m --task fashion-mnist \
     --archs results/ground_truth/fashion_mnist_deepnets1m_archs.json --from $from --to $to \
