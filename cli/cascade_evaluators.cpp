@@ -4,9 +4,8 @@
 #include <random>
 
 #include "core/error.hpp"
-#include "evaluators/network.hpp"
-#include "space/ghn_graph.hpp"
 #include "surrogate/feature_table.hpp"
+#include "surrogate/predicted_accuracy.hpp"
 
 namespace ghnas::cli {
 
@@ -34,25 +33,11 @@ PredictedParamsEvaluator::PredictedParamsEvaluator(Ghn ghn, const SearchSpace& s
     : ghn_(std::move(ghn)), space_(space), task_(std::move(task)), images_(std::move(images)) {}
 
 std::vector<CandidateEvaluation> PredictedParamsEvaluator::evaluate(const std::vector<Candidate>& batch) {
-  torch::NoGradGuard no_grad;
-  const torch::Device device = ghn_->device();
   std::vector<CandidateEvaluation> out;
   for (const Candidate& c : batch) {
     try {
-      const ArchGraph graph = space_.build_graph(c.arch, task_);
-      Network net(graph, device, /*seed=*/0);
-      net->eval();
-      const GhnGraph ghn_graph = build_ghn_graph(graph, ghn_->config().s_max);
-      PredictedParams p = std::move(ghn_->predict_parameters({&ghn_graph}, {graph.all_params()})[0]);
-      const ParamMap predicted(p.tensors.begin(), p.tensors.end());
-      std::int64_t correct = 0, total = 0;
-      for (const Batch& b : images_) {
-        const torch::Tensor logits = net->forward(b.images.to(device), predicted);
-        correct += logits.argmax(1).cpu().eq(b.labels).sum().item<std::int64_t>();
-        total += b.labels.size(0);
-      }
-      out.push_back(CandidateEvaluation::ok({{"clean_acc", 100.0 * static_cast<double>(correct) /
-                                                               static_cast<double>(std::max<std::int64_t>(1, total))}}));
+      const double acc = predicted_parameter_accuracy(ghn_, space_.build_graph(c.arch, task_), images_);
+      out.push_back(CandidateEvaluation::ok({{"clean_acc", acc}}));
     } catch (const std::exception& e) {
       out.push_back(CandidateEvaluation::failed(e.what()));
     }
@@ -94,16 +79,6 @@ std::vector<CandidateEvaluation> SgdEvaluator::evaluate(const std::vector<Candid
     }
   }
   return out;
-}
-
-std::vector<Batch> evaluation_batches(const ImageSet& set, const DatasetInfo& info, std::int64_t batch) {
-  std::vector<std::int64_t> order(static_cast<std::size_t>(set.size()));
-  for (std::size_t i = 0; i < order.size(); ++i) order[i] = static_cast<std::int64_t>(i);
-  std::mt19937_64 unused(0);  // no augmentation, no noise: nothing is drawn
-  std::vector<Batch> batches;
-  for (const auto& indices : make_batches(order, batch, /*keep_last=*/true))
-    batches.push_back(make_batch(set, info, indices, BatchTransform{}, unused));
-  return batches;
 }
 
 }  // namespace ghnas::cli

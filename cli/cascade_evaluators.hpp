@@ -59,7 +59,4 @@ class SgdEvaluator : public SearchEvaluator {
   SgdConfig config_;
 };
 
-/// Held-out images in evaluation batches of `batch` (the last, shorter one kept).
-std::vector<Batch> evaluation_batches(const ImageSet& set, const DatasetInfo& info, std::int64_t batch);
-
 }  // namespace ghnas::cli

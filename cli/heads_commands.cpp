@@ -11,6 +11,7 @@
 #include <cmath>
 #include <cstdio>
 #include <fstream>
+#include <functional>
 #include <iomanip>
 #include <iostream>
 #include <limits>
@@ -24,16 +25,17 @@
 #include "cli/commands.hpp"
 #include "core/error.hpp"
 #include "space/search_space.hpp"
-#include "surrogate/checkpoint.hpp"
-#include "surrogate/cheap_features.hpp"
-#include "surrogate/feature_table.hpp"
-#include "surrogate/property_heads.hpp"
-#include "surrogate/rank_metrics.hpp"
-#ifdef GHNAS_WITH_EVALUATORS
+// The surrogate library links the evaluators (GHN training runs networks), so they are here too.
 #include "evaluators/cpu_runtime.hpp"
 #include "evaluators/datasets.hpp"
 #include "evaluators/proxies.hpp"
-#endif
+#include "surrogate/checkpoint.hpp"
+#include "surrogate/cheap_features.hpp"
+#include "surrogate/feature_table.hpp"
+#include "surrogate/ghn_trainer.hpp"
+#include "surrogate/predicted_accuracy.hpp"
+#include "surrogate/property_heads.hpp"
+#include "surrogate/rank_metrics.hpp"
 
 namespace ghnas::cli {
 
@@ -369,6 +371,27 @@ std::string fmt(double v, int digits = 3) {
   return out.str();
 }
 
+// The JSON lines of a cache file, keyed by key(line). A line cut short by an interrupted run is
+// skipped (its entry is recomputed by the caller); a missing file is an empty cache.
+std::map<std::string, nlohmann::json> read_cache(const std::string& path, const std::string& what,
+                                                 const std::function<std::string(const nlohmann::json&)>& key) {
+  std::map<std::string, nlohmann::json> cache;
+  std::ifstream in(path);
+  std::string line;
+  std::size_t line_no = 0;
+  while (in && std::getline(in, line)) {
+    ++line_no;
+    if (trim(line).empty()) continue;
+    try {
+      const auto j = nlohmann::json::parse(line);
+      cache[key(j)] = j;
+    } catch (const nlohmann::json::exception&) {
+      std::cerr << what << " '" << path << "', line " << line_no << ": unreadable, ignored\n";
+    }
+  }
+  return cache;
+}
+
 // Zero-cost proxies of every architecture, cached in `path` as JSON lines keyed by the
 // architecture's JSON ({"arch", "params", "flops", "synflow", ...}), so a growing labels
 // file only costs its new rows and an interrupted run keeps what it computed. Missing entries are
@@ -379,23 +402,8 @@ std::string fmt(double v, int digits = 3) {
 std::vector<nlohmann::json> cached_proxies(const std::string& path, const SearchSpace& space,
                                            const std::vector<Architecture>& archs, const Task& task,
                                            const std::string& images, std::int64_t batch_size, int threads) {
-  std::map<std::string, nlohmann::json> cache;
-  {
-    std::ifstream in(path);
-    std::string line;
-    std::size_t line_no = 0;
-    while (in && std::getline(in, line)) {
-      ++line_no;
-      if (trim(line).empty()) continue;
-      try {
-        const auto j = nlohmann::json::parse(line);
-        cache[j.at("arch").dump()] = j;
-      } catch (const nlohmann::json::exception&) {
-        // A line cut short by an interrupted run: recomputed below.
-        std::cerr << "proxies '" << path << "', line " << line_no << ": unreadable, ignored\n";
-      }
-    }
-  }
+  std::map<std::string, nlohmann::json> cache =
+      read_cache(path, "proxies", [](const nlohmann::json& j) { return j.at("arch").dump(); });
   std::vector<std::string> hashes;
   std::vector<std::size_t> missing;
   for (std::size_t i = 0; i < archs.size(); ++i) {
@@ -413,7 +421,6 @@ std::vector<nlohmann::json> cached_proxies(const std::string& path, const Search
     return out;
   }
   if (!missing.empty()) {
-#ifdef GHNAS_WITH_EVALUATORS
     configure_cpu_runtime(threads);
     const Dataset data = load_fashion_mnist(kFashionMnistDir, /*val_size=*/0, /*split_seed=*/0);
     std::mt19937_64 rng(0);
@@ -437,14 +444,72 @@ std::vector<nlohmann::json> cached_proxies(const std::string& path, const Search
       cache[hashes[i]] = line;
       if ((k + 1) % 50 == 0) std::cerr << "proxies: " << k + 1 << "/" << missing.size() << "\n";
     }
-#else
-    (void)task, (void)batch_size, (void)threads;
-    throw ConfigError("this ghnas was built without the evaluators library: it cannot compute proxies");
-#endif
   }
   std::vector<nlohmann::json> out;
   for (const auto& h : hashes) out.push_back(cache.at(h));
   return out;
+}
+
+// The GHN-2 paper's own ranker: each architecture's accuracy (%) running the parameters the GHN
+// in `checkpoint` predicts, on the first `images` Fashion-MNIST test images (batches of 64, batch
+// statistics). The networks are built for fashion-mnist whatever the heads' task, since that is
+// the task the shipped GHN was trained on and the only image set installed; for nasbench201 that
+// means the cells' networks run on 28x28 grey images. Cached in `path` as JSON lines keyed by
+// architecture, checkpoint hash and image count, so another GHN or image count never reads a stale
+// entry; with images == 0 only the cache is read and missing entries are undefined (NaN).
+Eigen::VectorXd cached_ghn_accuracy(const std::string& path, const SearchSpace& space,
+                                    const std::vector<Architecture>& archs, const std::string& checkpoint,
+                                    std::int64_t images, int threads) {
+  const std::string ck_hash = file_hash(checkpoint);
+  const auto key_of = [](const nlohmann::json& arch, const std::string& hash, std::int64_t n) {
+    return detail::str_cat(arch.dump(), "|", hash, "|", n);
+  };
+  std::map<std::string, nlohmann::json> cache = read_cache(path, "GHN accuracy", [&](const nlohmann::json& j) {
+    return key_of(j.at("arch"), j.at("checkpoint_hash").get<std::string>(), j.at("images").get<std::int64_t>());
+  });
+  // Without --ghn-accuracy-images, use whatever image count the cache holds for this GHN.
+  std::int64_t n_images = images;
+  if (n_images == 0)
+    for (const auto& [k, j] : cache)
+      if (j.at("checkpoint_hash") == ck_hash) n_images = std::max(n_images, j.at("images").get<std::int64_t>());
+  std::vector<std::size_t> missing;
+  for (std::size_t i = 0; i < archs.size(); ++i)
+    if (!cache.count(key_of(archs[i].spec, ck_hash, n_images))) missing.push_back(i);
+  if (!missing.empty() && images > 0) {
+    configure_cpu_runtime(threads);
+    Ghn ghn = load_ghn(checkpoint, torch::kCPU);
+    ghn->eval();
+    const Dataset data = load_task_dataset("fashion-mnist");
+    const auto batches = evaluation_batches(data.test.head(images), data.info, 64);
+    const Task task = task_by_name("fashion-mnist");
+    std::ofstream out(path, std::ios::app);
+    GHNAS_CHECK_AS(FileError, out.good(), "cannot write '", path, "'");
+    std::cerr << "GHN accuracy: computing " << missing.size() << " architectures into '" << path << "'\n";
+    for (std::size_t k = 0; k < missing.size(); ++k) {
+      const std::size_t i = missing[k];
+      nlohmann::json line = {{"arch", archs[i].spec}, {"checkpoint_hash", ck_hash}, {"images", images}};
+      try {
+        line["acc"] = predicted_parameter_accuracy(ghn, space.build_graph(archs[i], task), batches);
+      } catch (const ArchError& e) {
+        line["acc"] = nullptr;  // a network the GHN cannot represent has no such score
+        line["error"] = e.what();
+      }
+      out << line.dump() << std::endl;
+      cache[key_of(archs[i].spec, ck_hash, images)] = line;
+      if ((k + 1) % 50 == 0) std::cerr << "GHN accuracy: " << k + 1 << "/" << missing.size() << "\n";
+    }
+  } else if (!missing.empty()) {
+    std::cerr << "GHN accuracy '" << path << "' lacks " << missing.size() << " of " << archs.size()
+              << " architectures for this checkpoint: they count as undefined (give --ghn-accuracy-images "
+                 "to compute them)\n";
+  }
+  Eigen::VectorXd acc(static_cast<Eigen::Index>(archs.size()));
+  for (std::size_t i = 0; i < archs.size(); ++i) {
+    const auto it = cache.find(key_of(archs[i].spec, ck_hash, n_images));
+    acc(static_cast<Eigen::Index>(i)) =
+        it != cache.end() && it->second.at("acc").is_number() ? it->second.at("acc").get<double>() : kNaN;
+  }
+  return acc;
 }
 
 }  // namespace
@@ -566,11 +631,11 @@ void add_heads_commands(CLI::App& app, Actions& actions) {
   // ---- eval-heads
   struct EvalArgs {
     EmbedRun run;
-    std::string labels, arch_column = "arch_str", targets, proxies, proxy_images = "none", json;
+    std::string labels, arch_column = "arch_str", targets, proxies, proxy_images = "none", ghn_accuracy, json;
     int folds = 5, inner_folds = 3, repeats = 5;
     std::vector<std::size_t> train_sizes;
     std::uint64_t seed = 0;
-    std::int64_t proxy_batch = 64;
+    std::int64_t proxy_batch = 64, ghn_accuracy_images = 0;
     bool skip_missing = false;
   };
   auto ea = std::make_shared<EvalArgs>();
@@ -579,7 +644,7 @@ void add_heads_commands(CLI::App& app, Actions& actions) {
       "Cross-validate property heads against baselines on the same folds and print markdown tables "
       "of Kendall tau and Spearman rho: heads on the embedding (alone, with cheap features, and for "
       "nasbench201 with the plain encoding), a regressor on cheap features and on a plain encoding, "
-      "params, FLOPs and zero-cost proxies");
+      "params, FLOPs, zero-cost proxies and the accuracy of GHN-predicted parameters");
   add_embed_options(eval, ea->run);
   eval->add_option("--labels", ea->labels, "labels file (as for fit-heads)")->required();
   eval->add_option("--arch-column", ea->arch_column, "as for fit-heads")->capture_default_str();
@@ -599,6 +664,15 @@ void add_heads_commands(CLI::App& app, Actions& actions) {
                    "zero-padded to the task's size and repeated over its channels) or none")
       ->capture_default_str()->check(CLI::IsMember({"none", "fashion-mnist"}));
   eval->add_option("--proxy-batch", ea->proxy_batch, "images the proxies see")->capture_default_str();
+  eval->add_option("--ghn-accuracy", ea->ghn_accuracy,
+                   "cache of each architecture's accuracy (%) with the parameters the --checkpoint GHN predicts "
+                   "(networks built for fashion-mnist, tested on Fashion-MNIST test images), JSON lines keyed by "
+                   "architecture, checkpoint and image count; ranks as the baseline \"GHN predicted-parameter "
+                   "accuracy\"");
+  eval->add_option("--ghn-accuracy-images", ea->ghn_accuracy_images,
+                   "compute the --ghn-accuracy entries the cache lacks on this many test images (0: read the "
+                   "cache only; missing entries are undefined)")
+      ->capture_default_str()->check(CLI::Range(std::int64_t{0}, std::int64_t{10000}));
   eval->add_flag("--skip-missing", ea->skip_missing, "leave out rows whose target is missing or null");
   eval->add_option("--json", ea->json,
                    "also write the numbers as JSON: {target: {method: {tau, tau_sd, rho, rows, dropped, "
@@ -645,6 +719,11 @@ void add_heads_commands(CLI::App& app, Actions& actions) {
         methods.push_back({std::string("proxy: ") + p, std::nullopt, s});
       }
     }
+
+    if (!ea->ghn_accuracy.empty())
+      methods.push_back({"GHN predicted-parameter accuracy", std::nullopt,
+                         cached_ghn_accuracy(ea->ghn_accuracy, *space, labels.archs, ea->run.checkpoint,
+                                             ea->ghn_accuracy_images, ea->run.threads)});
 
     GridSearchOptions grid;
     grid.folds = ea->inner_folds;

@@ -27,6 +27,7 @@
 #include "search/replay_evaluator.hpp"
 #include "surrogate/checkpoint.hpp"
 #include "surrogate/feature_table.hpp"
+#include "surrogate/predicted_accuracy.hpp"
 #endif
 
 namespace ghnas::cli {
@@ -353,7 +354,7 @@ std::unique_ptr<CascadeSetup> build_cascade(const SearchArgs& a) {
                 : load_cifar10(a.data, std::max<std::int64_t>(a.val_images, 64), 0);
   s->data.train = s->data.train.head(a.train_size);
   s->data.test = s->data.test.head(a.test_size);
-  std::vector<Batch> val_batches = cli::evaluation_batches(s->data.val, s->data.info, 64);
+  std::vector<Batch> val_batches = evaluation_batches(s->data.val, s->data.info, 64);
 
   SgdConfig sgd;
   sgd.epochs = a.epochs;

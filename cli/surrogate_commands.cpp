@@ -25,6 +25,7 @@
 #include "surrogate/checkpoint.hpp"
 #include "surrogate/ghn.hpp"
 #include "surrogate/ghn_trainer.hpp"
+#include "surrogate/predicted_accuracy.hpp"
 #include "evaluators/cpu_runtime.hpp"
 #include "evaluators/datasets.hpp"
 #include "evaluators/network.hpp"
@@ -236,38 +237,20 @@ void add_eval_ghn(CLI::App& app, Actions& actions) {
     if (ea->limit > 0 && archs.size() > ea->limit) archs.resize(ea->limit);
     const Dataset data = load_task_dataset(ea->task, ea->data);
     const ImageSet test = data.test.head(ea->test_images);
-    std::vector<std::int64_t> order(static_cast<std::size_t>(test.size()));
-    for (std::size_t i = 0; i < order.size(); ++i) order[i] = static_cast<std::int64_t>(i);
-    std::mt19937_64 unused_rng(0);
-    std::vector<Batch> batches;
-    for (const auto& indices : make_batches(order, ea->batch, /*keep_last=*/true))
-      batches.push_back(make_batch(test, data.info, indices, BatchTransform{}, unused_rng));
+    const std::vector<Batch> batches = evaluation_batches(test, data.info, ea->batch);
 
-    torch::NoGradGuard no_grad;
     std::vector<double> accs;
     for (std::size_t i = 0; i < archs.size(); ++i) {
       const auto t0 = std::chrono::steady_clock::now();
-      std::int64_t correct = 0, params = 0;
+      double acc = 0.0;
+      std::int64_t params = 0;
       try {
         const ArchGraph g = space->build_graph(archs[i], task);
         params = g.num_params();
-        Network net(g, device, ea->seed + i);
-        net->eval();
-        ParamMap predicted;
-        if (!random) {
-          const GhnGraph ghn_graph = build_ghn_graph(g, ghn->config().s_max);
-          auto p = std::move(ghn->predict_parameters({&ghn_graph}, {g.all_params()})[0]);
-          predicted = ParamMap(p.tensors.begin(), p.tensors.end());
-        }
-        for (const auto& b : batches) {
-          const torch::Tensor images = b.images.to(device);
-          const torch::Tensor logits = random ? net->forward(images) : net->forward(images, predicted);
-          correct += logits.argmax(1).cpu().eq(b.labels).sum().item<std::int64_t>();
-        }
+        acc = predicted_parameter_accuracy(ghn, g, batches, ea->seed + i, device);
       } catch (const ArchError& e) {
         throw ArchError(wrap_error(i, e));
       }
-      const double acc = 100.0 * static_cast<double>(correct) / static_cast<double>(test.size());
       accs.push_back(acc);
       const nlohmann::ordered_json line = {
           {"index", i},

@@ -10,7 +10,9 @@
 # GHNAS_BIN (default build/cli/ghnas), THREADS (default 2). Zero-cost proxies are cached in
 # results/surrogate_quality/*.jsonl (keyed by architecture), so only new architectures cost time
 # (about 2-10 s each on 2 busy cores); PROXY_IMAGES=none uses only what the NAS-Bench-201 cache
-# holds and leaves the other cells' proxies undefined (the report counts them).
+# holds and leaves the other cells' proxies undefined (the report counts them). The accuracy of
+# GHN-predicted parameters is cached the same way (results/surrogate_quality/ghn_accuracy.jsonl,
+# keyed by checkpoint too) on GHN_ACCURACY_IMAGES (default 256) Fashion-MNIST test images.
 # When CHECKPOINT is results/ghn2_fashion_mnist.ckpt and the DeepNets-1M ground truth exists,
 # the Fashion-MNIST heads are also refitted into results/heads_fashion_mnist.json.
 set -euo pipefail
@@ -31,11 +33,13 @@ t0=$(date +%s)
 
 nb201_targets=c10_test_nats,c100_test_nats,in16_test_nats,lat_pixel3_ms,lat_raspi4_ms,lat_fpga_ms
 proxy_images=${PROXY_IMAGES:-fashion-mnist}
+ghn_images=${GHN_ACCURACY_IMAGES:-256}
 echo "NAS-Bench-201 ..." >&2
 "$BIN" eval-heads --checkpoint "$ck" --space nasbench201 --task cifar10 \
   --labels "$shared/nasbench201/train.csv" --arch-column arch_str --targets "$nb201_targets" \
   --folds 5 --train-sizes 100 --repeats 5 --seed 0 \
   --proxies "$cache/nb201_proxies.jsonl" --proxy-images "$proxy_images" --proxy-batch 32 \
+  --ghn-accuracy "$cache/ghn_accuracy.jsonl" --ghn-accuracy-images "$ghn_images" \
   --threads "$threads" --json "$tmp/nb201.json" > "$tmp/nb201.md"
 
 gt=results/ground_truth/fashion_mnist_deepnets1m.jsonl
@@ -47,6 +51,7 @@ if [ "$dn_rows" -ge 10 ]; then
     --labels "$gt" --arch-column genotype,net_args --targets clean_acc,noisy_acc,latency_ms,convergence \
     --skip-missing --folds 5 --seed 0 \
     --proxies "$cache/deepnets1m_proxies.jsonl" --proxy-images fashion-mnist --proxy-batch 64 \
+    --ghn-accuracy "$cache/ghn_accuracy.jsonl" --ghn-accuracy-images "$ghn_images" \
     --threads "$threads" --json "$tmp/dn.json" > "$tmp/dn.md"
   if [ "$ck" = results/ghn2_fashion_mnist.ckpt ]; then
     "$BIN" fit-heads --checkpoint "$ck" --space deepnets1m --task fashion-mnist --labels "$gt" \
@@ -84,16 +89,23 @@ print("""## Method
   (rank / n, mapped back through the training targets so predictions stay in the target's units).
   gamma (7 values, 0.001/d .. 1/d), lambda (1e-3 .. 1) and the target scaling are chosen by 3-fold
   cross-validated Kendall tau inside each training split. Features: the GHN graph embedding (mean of
-  node embeddings, 32 values) alone, or with cheap features (log10 params, log10 FLOPs, depth in
-  conv/linear layers, node count, counts of each op kind and conv kernel/stride/group/dilation
-  counts: 34 values computed from the ArchGraph), or on NAS-Bench-201 with the plain encoding
-  (one-hot op of each of the 6 edges, 30 values), or with both (`fit-heads --features`; `auto`, the
-  default, picks per target by the inner cross-validated tau). Each column is standardised;
-  scaling the blocks to equal variance or weighting the embedding block changed tau by at most
-  0.006, so it is not done.
+  node embeddings, 32 values) alone, or with cheap features (40 values computed from the ArchGraph:
+  log10 params, log10 FLOPs, depth in conv/linear layers, node count, counts of each op kind, conv
+  kernel/stride/group/dilation counts, and what a runtime executes once nodes that never reach the
+  output are dropped: live log10 FLOPs, live 1x1 and 3x3+ convs, live pools, live sums, and whether
+  the output is a constant), or on NAS-Bench-201 with the plain encoding (one-hot op of each of the
+  6 edges, 30 values), or with both (`fit-heads --features`; `auto`, the default, picks per target
+  by the inner cross-validated tau). Each column is standardised; scaling the blocks to equal
+  variance or weighting the embedding block changed tau by at most 0.006, so it is not done.
 - **Baselines on the same folds**: params and FLOPs (as scores), each zero-cost proxy (as a score),
   the same kernel ridge regressor on the cheap features alone, and on NAS-Bench-201 on a one-hot
   encoding of the 6 edge ops (30 values).
+- **GHN predicted-parameter accuracy** (the GHN-2 paper's ranker, as a score): each network runs the
+  parameters this GHN predicts for it, on the first 256 Fashion-MNIST test images (batches of 64,
+  batch statistics; `eval-heads --ghn-accuracy`, surrogate/predicted_accuracy.hpp). The networks are
+  built for fashion-mnist whatever the labels' task: it is what the GHN was trained on and the only
+  image set installed. So on NAS-Bench-201 this ranks CIFAR-10 cells by how well their 28x28
+  grey-image versions work with predicted parameters, a cross-task ranker.
 - **Protocol**: 5-fold cross-validation (seed 0): every method is trained on 4/5 of the rows and its
   Kendall tau-b / Spearman rho is computed on the held-out fifth; the tables give the mean (and sd)
   over the 5 folds. Score baselines are ranked on the same held-out rows. A negative tau means the

@@ -83,24 +83,25 @@ std::int64_t ArchGraph::num_params() const {
   return n;
 }
 
+double op_flops(const OpNode& n) {
+  if (n.kind == OpKind::kConv2d) {
+    // out_h * out_w * C_out * (C_in / groups) * kh * kw, plus one add per output for a bias.
+    const auto& w = n.params.at(0).shape;
+    const double spatial = static_cast<double>(n.out_shape.at(1)) * n.out_shape.at(2);
+    return spatial * w[0] * w[1] * w[2] * w[3] + (n.params.size() > 1 ? spatial * w[0] : 0.0);
+  }
+  if (n.kind == OpKind::kLinear) {
+    const auto& w = n.params.at(0).shape;
+    double rows = 1;  // tokens for (N, C) inputs
+    for (std::size_t d = 0; d + 1 < n.out_shape.size(); ++d) rows *= n.out_shape[d];
+    return rows * w[0] * w[1] + (n.params.size() > 1 ? rows * w[0] : 0.0);
+  }
+  return 0.0;
+}
+
 double ArchGraph::flops() const {
   double total = 0;
-  for (std::size_t v = 0; v < num_nodes(); ++v) {
-    const OpNode& n = nodes_[v];
-    if (n.kind == OpKind::kConv2d) {
-      // out_h * out_w * C_out * (C_in / groups) * kh * kw, plus one add per output for a bias.
-      const auto& w = n.params.at(0).shape;
-      const double spatial = static_cast<double>(n.out_shape.at(1)) * n.out_shape.at(2);
-      total += spatial * w[0] * w[1] * w[2] * w[3];
-      if (n.params.size() > 1) total += spatial * w[0];
-    } else if (n.kind == OpKind::kLinear) {
-      const auto& w = n.params.at(0).shape;
-      double rows = 1;  // tokens for (N, C) inputs
-      for (std::size_t d = 0; d + 1 < n.out_shape.size(); ++d) rows *= n.out_shape[d];
-      total += rows * w[0] * w[1];
-      if (n.params.size() > 1) total += rows * w[0];
-    }
-  }
+  for (const OpNode& n : nodes_) total += op_flops(n);
   return total;
 }
 

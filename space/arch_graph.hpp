@@ -132,4 +132,7 @@ class ArchGraph {
   std::vector<ParamTensor> detached_;
 };
 
+/// One node's share of ArchGraph::flops().
+double op_flops(const OpNode& node);
+
 }  // namespace ghnas

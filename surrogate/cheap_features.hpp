@@ -13,7 +13,11 @@ namespace ghnas {
 
 /// Names of cheap_features(), in order: "log10_params", "log10_flops", "depth", "nodes",
 /// "count_<op kind>" for every OpKind but input, then convolution shapes "conv_1x1", "conv_3x3",
-/// "conv_5x5", "conv_7x7_or_larger", "conv_grouped", "conv_dilated", "conv_strided".
+/// "conv_5x5", "conv_7x7_or_larger", "conv_grouped", "conv_dilated", "conv_strided", then what a
+/// runtime executes after dropping nodes that never reach the output: "live_log10_flops",
+/// "live_conv_1x1", "live_conv_3x3_or_larger", "live_pools", "live_adds" (summed inputs beyond the
+/// first), and "constant_output" (1 when no path from the input reaches the output without passing
+/// a zeros node, i.e. the network computes a constant).
 const std::vector<std::string>& cheap_feature_names();
 
 /// The cheap features of one network. depth is the largest number of convolution and linear

@@ -8,6 +8,7 @@
 #include <cmath>
 #include <cstdio>
 #include <fstream>
+#include <iterator>
 #include <sstream>
 #include <vector>
 
@@ -250,6 +251,51 @@ TEST(HeadsCli, JsonLinesLabelsBuildArchitecturesFromKeys) {
   EXPECT_NE(r.err.find("acc: 11 rows"), std::string::npos) << r.err;  // 12 cells, one null
   std::remove(labels.c_str());
   std::remove(heads.c_str());
+}
+
+TEST(HeadsCli, EvalHeadsRanksByCachedGhnAccuracy) {
+  // eval-heads with the GHN-2 paper's ranker: predicted-parameter accuracy, computed once into a
+  // cache keyed by checkpoint, then read back without recomputing.
+  const std::string labels = write_lines("eval_labels.csv", nb201_lines(12));
+  const std::string cache = temp_path("ghn_accuracy.jsonl");
+  std::remove(cache.c_str());
+  const auto args = [&](const std::string& ck) {
+    return "eval-heads --checkpoint " + ck + " --space nasbench201 --task cifar10 --labels " + labels +
+           " --arch-column arch_str --targets c10_test_nats --folds 3 --inner-folds 2 --threads 2 --ghn-accuracy " +
+           cache;
+  };
+  CmdResult r = run_ghnas(args(checkpoint()) + " --ghn-accuracy-images 64");
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_NE(r.err.find("GHN accuracy: computing 12 architectures"), std::string::npos) << r.err;
+  const auto row = [](const std::string& out) {
+    const auto at = out.find("| GHN predicted-parameter accuracy |");
+    return at == std::string::npos ? std::string() : out.substr(at, out.find('\n', at) - at);
+  };
+  const std::string first = row(r.out);
+  EXPECT_FALSE(first.empty()) << r.out;
+  std::ifstream in(cache);
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  const auto entries = json_lines(text);
+  ASSERT_EQ(entries.size(), 12u);
+  for (const auto& e : entries) {
+    EXPECT_EQ(e.at("images"), 64);
+    ASSERT_TRUE(e.at("acc").is_number()) << e.dump();
+    EXPECT_GE(e.at("acc").get<double>(), 0.0);
+    EXPECT_LE(e.at("acc").get<double>(), 100.0);
+  }
+
+  // Read back: nothing recomputed, the same row.
+  r = run_ghnas(args(checkpoint()));
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(r.err.find("computing"), std::string::npos) << r.err;
+  EXPECT_EQ(row(r.out), first);
+
+  // Entries of another checkpoint are not this GHN's scores.
+  const std::string other = import_fixture("other_for_accuracy.ckpt", true);
+  r = run_ghnas(args(other));
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_NE(r.err.find("lacks 12 of 12"), std::string::npos) << r.err;
+  for (const auto& p : {labels, cache, other}) std::remove(p.c_str());
 }
 
 }  // namespace

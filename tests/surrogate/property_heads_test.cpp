@@ -227,6 +227,27 @@ TEST(CheapFeatures, CountTheCellsOps) {
   // Three chained convs per cell (0->1->2->3) make the conv cell deeper by 45 at least.
   EXPECT_GE(at(conv, "depth") - at(none, "depth"), 45);
   EXPECT_GT(at(conv, "log10_params"), at(none, "log10_params"));
+  EXPECT_EQ(at(conv, "constant_output"), 0.0);
+  EXPECT_EQ(at(none, "constant_output"), 1.0);
+}
+
+TEST(CheapFeatures, LiveCountsLeaveOutWhatNeverReachesTheOutput) {
+  const auto names = cheap_feature_names();
+  const auto at = [&](const std::vector<double>& f, const std::string& name) {
+    return f[static_cast<std::size_t>(std::find(names.begin(), names.end(), name) - names.begin())];
+  };
+  const Task task = task_by_name("cifar10");
+  // Node 2 = conv3x3(node 0) feeds nothing ((2,3) is none): one dead 3x3 conv in each of 15 cells.
+  const auto dead = cheap_features(build_nb201_graph(
+      parse_nb201_arch("|nor_conv_3x3~0|+|nor_conv_3x3~0|none~1|+|skip_connect~0|nor_conv_1x1~1|none~2|"), task));
+  EXPECT_EQ(at(dead, "conv_3x3") - at(dead, "live_conv_3x3_or_larger"), 15);
+  EXPECT_EQ(at(dead, "conv_1x1"), at(dead, "live_conv_1x1"));
+  EXPECT_LT(at(dead, "live_log10_flops"), at(dead, "log10_flops"));
+  EXPECT_EQ(at(dead, "constant_output"), 0.0);
+  // Node 3 sums none edges only: every cell outputs zeros, the network a constant.
+  const auto constant = cheap_features(build_nb201_graph(
+      parse_nb201_arch("|nor_conv_3x3~0|+|nor_conv_3x3~0|none~1|+|none~0|none~1|none~2|"), task));
+  EXPECT_EQ(at(constant, "constant_output"), 1.0);
 }
 
 }  // namespace
