@@ -92,7 +92,7 @@ print("""## Method
   node embeddings, 32 values) alone, or with cheap features (40 values computed from the ArchGraph:
   log10 params, log10 FLOPs, depth in conv/linear layers, node count, counts of each op kind, conv
   kernel/stride/group/dilation counts, and what a runtime executes once nodes that never reach the
-  output are dropped: live log10 FLOPs, live 1x1 and 3x3+ convs, live pools, live sums, and whether
+  output are dropped: live log10 FLOPs and activations, live 1x1 and 3x3+ convs, pools and sums, and whether
   the output is a constant), or on NAS-Bench-201 with the plain encoding (one-hot op of each of the
   6 edges, 30 values), or with both (`fit-heads --features`; `auto`, the default, picks per target
   by the inner cross-validated tau). Each column is standardised; scaling the blocks to equal

@@ -30,7 +30,7 @@ std::vector<double> nb201_onehot(const Architecture& arch) {
 std::vector<double> live_features(const ArchGraph& graph) {
   const std::vector<bool> live = graph.reaches_output();
   std::vector<bool> depends(graph.num_nodes(), false);
-  double flops = 0, conv1 = 0, conv3 = 0, pools = 0, adds = 0;
+  double flops = 0, activations = 0, conv1 = 0, conv3 = 0, pools = 0, adds = 0;
   for (std::size_t v = 0; v < graph.num_nodes(); ++v) {
     const OpNode& node = graph.node(v);
     if (node.kind == OpKind::kInput) {
@@ -40,12 +40,15 @@ std::vector<double> live_features(const ArchGraph& graph) {
     }
     if (!live[v]) continue;
     flops += op_flops(node);
+    double numel = 1;
+    for (auto d : node.out_shape) numel *= static_cast<double>(d);
+    activations += numel;
     if (node.kind == OpKind::kConv2d) (std::max(node.kernel_h, node.kernel_w) <= 1 ? conv1 : conv3) += 1;
     if (node.kind == OpKind::kMaxPool2d || node.kind == OpKind::kAvgPool2d) pools += 1;
     if (node.kind == OpKind::kAdd) adds += static_cast<double>(graph.inputs(v).size()) - 1.0;
   }
   const bool constant = graph.num_nodes() == 0 || !depends[graph.output()];
-  return {std::log10(1.0 + flops), conv1, conv3, pools, adds, constant ? 1.0 : 0.0};
+  return {std::log10(1.0 + flops), std::log10(1.0 + activations), conv1, conv3, pools, adds, constant ? 1.0 : 0.0};
 }
 
 }  // namespace
@@ -57,7 +60,7 @@ const std::vector<std::string>& cheap_feature_names() {
     for (const char* c : {"conv_1x1", "conv_3x3", "conv_5x5", "conv_7x7_or_larger", "conv_grouped", "conv_dilated",
                           "conv_strided"})
       n.emplace_back(c);
-    for (const char* c : {"live_log10_flops", "live_conv_1x1", "live_conv_3x3_or_larger", "live_pools", "live_adds",
+    for (const char* c : {"live_log10_flops", "live_log10_activations", "live_conv_1x1", "live_conv_3x3_or_larger", "live_pools", "live_adds",
                           "constant_output"})
       n.emplace_back(c);
     return n;

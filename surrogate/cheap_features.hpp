@@ -15,6 +15,7 @@ namespace ghnas {
 /// "count_<op kind>" for every OpKind but input, then convolution shapes "conv_1x1", "conv_3x3",
 /// "conv_5x5", "conv_7x7_or_larger", "conv_grouped", "conv_dilated", "conv_strided", then what a
 /// runtime executes after dropping nodes that never reach the output: "live_log10_flops",
+/// "live_log10_activations" (output elements written, a memory-traffic measure),
 /// "live_conv_1x1", "live_conv_3x3_or_larger", "live_pools", "live_adds" (summed inputs beyond the
 /// first), and "constant_output" (1 when no path from the input reaches the output without passing
 /// a zeros node, i.e. the network computes a constant).
