@@ -210,17 +210,19 @@ TEST(CheapFeatures, PlainEncodingIsOneHotOpsPerEdgeForNasBench201) {
   EXPECT_EQ(ones, 6.0);
 }
 
+// Feature `name` of a cheap_features() vector.
+double at(const std::vector<double>& f, const std::string& name) {
+  const auto& names = cheap_feature_names();
+  return f[static_cast<std::size_t>(std::find(names.begin(), names.end(), name) - names.begin())];
+}
+
 TEST(CheapFeatures, CountTheCellsOps) {
-  const auto names = cheap_feature_names();
-  const auto at = [&](const std::vector<double>& f, const std::string& name) {
-    return f[static_cast<std::size_t>(std::find(names.begin(), names.end(), name) - names.begin())];
-  };
   const Task task = task_by_name("cifar10");
   const auto conv = cheap_features(build_nb201_graph(
       parse_nb201_arch("|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|nor_conv_3x3~0|nor_conv_3x3~1|nor_conv_3x3~2|"), task));
   const auto none =
       cheap_features(build_nb201_graph(parse_nb201_arch("|none~0|+|none~0|none~1|+|none~0|none~1|none~2|"), task));
-  ASSERT_EQ(conv.size(), names.size());
+  ASSERT_EQ(conv.size(), cheap_feature_names().size());
   // 15 cells of 6 edges, each a 3x3 convolution.
   EXPECT_EQ(at(conv, "conv_3x3") - at(none, "conv_3x3"), 90);
   EXPECT_EQ(at(conv, "conv_1x1"), at(none, "conv_1x1"));
@@ -232,10 +234,6 @@ TEST(CheapFeatures, CountTheCellsOps) {
 }
 
 TEST(CheapFeatures, LiveCountsLeaveOutWhatNeverReachesTheOutput) {
-  const auto names = cheap_feature_names();
-  const auto at = [&](const std::vector<double>& f, const std::string& name) {
-    return f[static_cast<std::size_t>(std::find(names.begin(), names.end(), name) - names.begin())];
-  };
   const Task task = task_by_name("cifar10");
   // Node 2 = conv3x3(node 0) feeds nothing ((2,3) is none): one dead 3x3 conv in each of 15 cells.
   const auto dead = cheap_features(build_nb201_graph(
