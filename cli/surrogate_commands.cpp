@@ -122,18 +122,19 @@ void add_train_ghn(CLI::App& app, Actions& actions) {
   cmd->add_option("--task", c.task, "task: fashion-mnist (Debian package dataset-fashion-mnist) or cifar10 (--data)")
       ->capture_default_str();
   cmd->add_option("--out", ta->out, "checkpoint to write (and to continue with --resume)")->required();
-  cmd->add_option("--device", c.device, "cpu, cuda or cuda:N")->capture_default_str();
+  auto* device_opt = cmd->add_option("--device", c.device, "cpu, cuda or cuda:N")->capture_default_str();
   auto* iters = cmd->add_option("--iterations", ta->iterations, "length of the run in iterations (default 1000)")
                     ->check(CLI::PositiveNumber);
   cmd->add_option("--epochs", ta->epochs, "length of the run in epochs of the training images")
       ->check(CLI::PositiveNumber)->excludes(iters);
   cmd->add_flag("--resume", ta->resume,
                 "continue the run saved in --out when that file exists (its stored settings win; "
-                "--iterations/--epochs can change the length, --device the device); start afresh otherwise");
+                "--iterations/--epochs can change the length, --device the device, --threads the threads); "
+                "start afresh otherwise");
   cmd->add_option("--stop-after", ta->stop_after, "stop (with a checkpoint) after this many iterations of this call")
       ->check(CLI::PositiveNumber);
-  cmd->add_option("--threads", c.threads, "torch threads (graph building runs on its own thread)")
-      ->capture_default_str()->check(CLI::PositiveNumber);
+  auto* threads_opt = cmd->add_option("--threads", c.threads, "torch threads (graph building runs on its own thread)")
+                          ->capture_default_str()->check(CLI::PositiveNumber);
   cmd->add_option("--seed", c.seed, "seeds the GHN, the architectures, images and augmentation")->capture_default_str();
   cmd->add_option("--meta-batch", c.meta_batch, "architectures per iteration")->capture_default_str()
       ->check(CLI::PositiveNumber);
@@ -158,7 +159,7 @@ void add_train_ghn(CLI::App& app, Actions& actions) {
   cmd->add_option("--prefetch", c.prefetch, "meta-batches built ahead of the trainer")->capture_default_str();
   cmd->add_option("--log", ta->log, "append one JSON line per iteration (loss, acc, lr, ...) to this file");
   cmd->add_option("--data", ta->data, "dataset folder (default: the Debian package's for fashion-mnist)");
-  actions.emplace_back(cmd, [ta] {
+  actions.emplace_back(cmd, [ta, device_opt, threads_opt] {
     Dataset data = load_task_dataset(ta->config.task, ta->data);
     const std::int64_t per_epoch = data.train.size() / std::max<std::int64_t>(1, ta->config.batch_size);
     auto length = [&](std::int64_t stored) -> std::int64_t {
@@ -167,8 +168,11 @@ void add_train_ghn(CLI::App& app, Actions& actions) {
     };
     std::unique_ptr<GhnTrainer> trainer;
     if (ta->resume && std::filesystem::exists(ta->out)) {
-      const std::string device = ta->config.device == "cpu" ? "" : ta->config.device;
-      trainer = GhnTrainer::resume(ta->out, std::move(data), length(0), device);
+      // Only what the command line names overrides the stored run (a run trained on a GPU
+      // continues on a CPU with --device cpu).
+      const std::string device = device_opt->count() > 0 ? ta->config.device : "";
+      const int threads = threads_opt->count() > 0 ? ta->config.threads : 0;
+      trainer = GhnTrainer::resume(ta->out, std::move(data), length(0), device, threads);
       std::cerr << "train-ghn: resuming '" << ta->out << "' at iteration " << trainer->iteration() << " of "
                 << trainer->config().iterations << "\n";
     } else {

@@ -13,6 +13,7 @@ dst=.gpu-carry
 mkdir -p $dst/fashion-mnist $dst/shared/deepnets1m $dst/shared/reference
 src=/usr/share/datasets/fashion-mnist
 cp $src/train-labels-idx1-ubyte.gz $src/t10k-images-idx3-ubyte.gz $src/t10k-labels-idx1-ubyte.gz $dst/fashion-mnist/
+rm -f $dst/fashion-mnist/train-images-idx3-ubyte.gz  # a dry run of gpu_session.sh unpacks it here
 [ -s $dst/fashion-mnist/train-images-idx3-ubyte.xz ] ||
   zcat $src/train-images-idx3-ubyte.gz | xz -T2 -9 > $dst/fashion-mnist/train-images-idx3-ubyte.xz
 cp -r "$SHARED/reference/ghn2_fixture" $dst/shared/reference/

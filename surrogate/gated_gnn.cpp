@@ -13,7 +13,10 @@ void GatedGnnImpl::reset() {
   gru = register_module("gru", torch::nn::GRUCell(hid_, hid_));
 }
 
-torch::Tensor GatedGnnImpl::gru_step(const torch::Tensor& message, const torch::Tensor& h) {
+torch::Tensor GatedGnnImpl::gru_step(const torch::Tensor& message, const torch::Tensor& h, bool fused) {
+  // The device path: ATen's GRU cell, which on CUDA is two matrix products and one fused kernel
+  // for the gates (forward and backward) instead of a dozen launches.
+  if (fused) return torch::gru_cell(message, h, gru->weight_ih, gru->weight_hh, gru->bias_ih, gru->bias_hh);
   // PyTorch's GRUCell on the CPU, term by term (gates r, z, n), so rounding matches the reference.
   const auto gi = dense(message, gru->weight_ih, gru->bias_ih).chunk(3, 1);
   const auto gh = dense(h, gru->weight_hh, gru->bias_hh).chunk(3, 1);
@@ -29,10 +32,11 @@ void GatedGnnImpl::sweep(torch::Tensor& h, const SweepPlan& plan) {
   // only reads rows of nodes updated earlier in this sweep.
   auto table = torch::zeros({ve_ ? 2 * n : n, hid_}, h.options());
   const std::int64_t steps = plan.num_steps();
+  const bool device_path = plan.msg_slot.defined();
   for (std::int64_t s = 0; s < steps; ++s) {
     const auto nodes = plan.nodes.narrow(0, plan.step_begin[s], plan.step_begin[s + 1] - plan.step_begin[s]);
     const auto message = message_sum(table, plan, s);
-    const auto updated = gru_step(message, h.index_select(0, nodes));
+    const auto updated = gru_step(message, h.index_select(0, nodes), device_path);
     h.index_copy_(0, nodes, updated);
     if (s + 1 == steps) break;  // nothing reads the last step's messages
     table.index_copy_(0, nodes, mlp(updated));
@@ -77,10 +81,15 @@ torch::Tensor GatedGnnImpl::forward(const torch::Tensor& x, const GhnBatch& batc
   bool needs_grad = x.requires_grad();
   for (const auto& p : parameters()) needs_grad |= p.requires_grad();
   needs_grad &= torch::GradMode::is_enabled();
-  if (x.is_cpu() && !needs_grad) {
-    auto h = x.to(torch::kFloat).contiguous().clone();
-    gnn_sweeps_cpu(h, batch, inference_weights());
-    return h;
+  if (!batch.has_gather_tables()) {
+    if (!needs_grad && batch.on_host()) {
+      // The fused CPU kernel, also for states on a GPU: only they cross, twice.
+      auto h = x.to(torch::kCPU, torch::kFloat, /*non_blocking=*/false, /*copy=*/true).contiguous();
+      gnn_sweeps_cpu(h, batch, inference_weights());
+      return h.to(x.device());
+    }
+    // A host batch for states on a GPU that need gradients: the device path, on a copy there.
+    if (!x.is_cpu()) return forward(x, batch.to(x.device()));
   }
   // The sweeps update rows in place, so each shard works on its own copy of x's rows.
   std::vector<torch::Tensor> parts;

@@ -20,10 +20,13 @@ class GatedGnnImpl : public torch::nn::Module {
   GatedGnnImpl(std::int64_t hid, bool ve);
   void reset();
 
-  /// x: [N, hid] initial node states of `batch` (on its device). Returns the states after the
-  /// forward and the backward sweep; x itself is not modified. When no gradient is needed on the
-  /// CPU, a fused kernel runs the sweeps (gnn_inference.hpp); otherwise tensor ops that autograd
-  /// records. Both compute the same values up to float rounding.
+  /// x: [N, hid] initial node states of `batch`. Returns the states after the forward and the
+  /// backward sweep, on x's device; x itself is not modified. Three paths, which compute the same
+  /// values up to float rounding:
+  ///  - no gradient needed and a host batch (GhnImpl::make_batch): the fused CPU kernel
+  ///    (gnn_inference.hpp), also when x is on a GPU;
+  ///  - a batch on a GPU (it has gather tables): the device path, a few kernels per step;
+  ///  - otherwise tensor ops on the CPU that autograd records, with the CSR message kernel.
   torch::Tensor forward(const torch::Tensor& x, const GhnBatch& batch);
 
   /// Reference names: mlp.fc.{0,2}, mlp_ve.fc.{0,2}, gru.{weight,bias}_{ih,hh}.
@@ -32,7 +35,7 @@ class GatedGnnImpl : public torch::nn::Module {
 
  private:
   void sweep(torch::Tensor& h, const SweepPlan& plan);
-  torch::Tensor gru_step(const torch::Tensor& message, const torch::Tensor& h);
+  torch::Tensor gru_step(const torch::Tensor& message, const torch::Tensor& h, bool fused);
   GnnInferenceWeights inference_weights() const;
 
   std::int64_t hid_;

@@ -44,14 +44,15 @@ std::int64_t GhnImpl::num_weights() const {
 }
 
 GhnBatch GhnImpl::make_batch(const std::vector<const GhnGraph*>& graphs) const {
-  // On the CPU each thread sweeps its own shard of the graphs.
-  const int shards = device().is_cpu() ? at::get_num_threads() : 1;
-  GhnBatch batch = make_ghn_batch(graphs, config_, shape_enc->vocabulary(), shards);
-  return device().is_cpu() ? batch : batch.to(device());
+  // A batch that the CPU sweeps stays in host memory, and each thread sweeps its own shard.
+  const bool host = device().is_cpu() || (host_gnn_ && !torch::GradMode::is_enabled());
+  GhnBatch batch = make_ghn_batch(graphs, config_, shape_enc->vocabulary(), host ? at::get_num_threads() : 1);
+  return host ? batch : batch.to(device());
 }
 
 torch::Tensor GhnImpl::node_embeddings(const GhnBatch& batch) {
-  auto x = op_embed(batch.node_types) + shape_enc(batch.shape_ids);
+  const auto dev = device();
+  auto x = op_embed(batch.node_types.to(dev)) + shape_enc(batch.shape_ids.to(dev));
   x = gnn(x, batch);
   if (config_.layernorm) x = ln(x);
   return x;

@@ -108,6 +108,10 @@ struct GhnStepStats {
   double lr = 0.0;
   double grad_norm = 0.0; // before clipping
   bool skipped = false;   // non-finite loss: no update was made
+  /// Seconds per phase, measured when GhnTrainer::set_phase_timing is on: the GHN's forward pass,
+  /// the networks' forward and backward passes, the GHN's backward pass, clipping and the Adam
+  /// step. Zero otherwise.
+  double predict_seconds = 0, networks_seconds = 0, ghn_backward_seconds = 0, update_seconds = 0;
 };
 
 /// Draws iteration `iteration`'s meta-batch as GhnTrainer does (seeded by the config's seed and
@@ -121,10 +125,12 @@ class GhnTrainer {
   GhnTrainer(GhnTrainConfig config, Dataset data);
 
   /// Continues the run saved in `checkpoint` (GHN weights, Adam state, iteration, config).
-  /// `iterations` > 0 changes the run's total length (the lr milestones move with it).
-  /// Throws FileError for a missing, corrupt or non-training checkpoint.
+  /// `iterations` > 0 changes the run's total length (the lr milestones move with it); a
+  /// non-empty `device` and `threads` > 0 replace the stored ones (the other settings are the
+  /// run's). Throws FileError for a missing, corrupt or non-training checkpoint.
   static std::unique_ptr<GhnTrainer> resume(const std::string& checkpoint, Dataset data,
-                                            std::int64_t iterations = 0, const std::string& device = "");
+                                            std::int64_t iterations = 0, const std::string& device = "",
+                                            int threads = 0);
 
   /// Runs iterations until config().iterations, with meta-batches built ahead by a
   /// MetaBatchPrefetcher, a checkpoint at `out` every checkpoint_every iterations and at the
@@ -135,6 +141,9 @@ class GhnTrainer {
 
   /// One optimisation step on `meta` and `batch` (normalised images on any device).
   GhnStepStats train_step(const MetaBatch& meta, const Batch& batch);
+  /// Times the phases of each train_step (GhnStepStats). It waits for the device at every phase
+  /// boundary, which takes away the overlap of CPU and GPU work: for benchmarks, not training.
+  void set_phase_timing(bool on) { phase_timing_ = on; }
   /// Mean cross-entropy of `meta` on `batch` with the current weights, without gradients.
   double meta_batch_loss(const MetaBatch& meta, const Batch& batch);
 
@@ -171,6 +180,7 @@ class GhnTrainer {
   std::int64_t iteration_ = 0;
   std::int64_t skipped_ = 0;
   double wall_seconds_ = 0.0;
+  bool phase_timing_ = false;
   std::string last_state_file_;
   // Cache of the current epoch's image order.
   mutable std::int64_t order_epoch_ = -1;

@@ -197,9 +197,9 @@ GhnBatch make_ghn_batch(const std::vector<const GhnGraph*>& graphs, const GhnCon
 }
 
 namespace {
-SweepPlan sweep_to(const SweepPlan& s, const torch::Device& device) {
+SweepPlan sweep_to(const SweepPlan& s, const torch::Device& device, bool gather_tables) {
   SweepPlan out = s;
-  if (device.is_cuda() && !s.msg_slot.defined()) {
+  if ((device.is_cuda() || gather_tables) && !s.msg_slot.defined()) {
     const auto n_msgs = s.msg_src.size(0);
     std::vector<std::int64_t> slot(n_msgs);
     const auto* begin = s.msg_begin.data_ptr<std::int64_t>();
@@ -207,8 +207,18 @@ SweepPlan sweep_to(const SweepPlan& s, const torch::Device& device) {
       for (std::int64_t k = s.step_begin[step]; k < s.step_begin[step + 1]; ++k)
         for (std::int64_t e = begin[k]; e < begin[k + 1]; ++e) slot[e] = k - s.step_begin[step];
     out.msg_slot = long_tensor(slot);
+    std::vector<std::int64_t> src(s.msg_src.data_ptr<std::int32_t>(), s.msg_src.data_ptr<std::int32_t>() + n_msgs);
+    std::vector<float> weight(n_msgs);
+    const auto* dist = s.msg_dist.data_ptr<std::uint8_t>();
+    for (std::int64_t e = 0; e < n_msgs; ++e) weight[e] = SweepPlan::weight_of(dist[e]);
+    out.msg_src_index = long_tensor(src);
+    out.msg_weight = torch::tensor(weight, torch::TensorOptions().dtype(torch::kFloat)).view({n_msgs, 1});
   }
-  if (out.msg_slot.defined()) out.msg_slot = out.msg_slot.to(device);
+  if (out.msg_slot.defined()) {
+    out.msg_slot = out.msg_slot.to(device);
+    out.msg_src_index = out.msg_src_index.to(device);
+    out.msg_weight = out.msg_weight.to(device);
+  }
   out.nodes = s.nodes.to(device);
   out.msg_begin = s.msg_begin.to(device);
   out.msg_src = s.msg_src.to(device);
@@ -217,13 +227,13 @@ SweepPlan sweep_to(const SweepPlan& s, const torch::Device& device) {
 }
 }  // namespace
 
-GhnBatch GhnBatch::to(const torch::Device& device) const {
+GhnBatch GhnBatch::to(const torch::Device& device, bool gather_tables) const {
   GhnBatch out = *this;
   out.node_types = node_types.to(device);
   out.shape_ids = shape_ids.to(device);
   for (auto& shard : out.shards) {
-    shard.forward_sweep = sweep_to(shard.forward_sweep, device);
-    shard.backward_sweep = sweep_to(shard.backward_sweep, device);
+    shard.forward_sweep = sweep_to(shard.forward_sweep, device, gather_tables);
+    shard.backward_sweep = sweep_to(shard.backward_sweep, device, gather_tables);
   }
   return out;
 }

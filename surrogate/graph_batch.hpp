@@ -35,9 +35,13 @@ struct SweepPlan {
   /// Step s reads entries msg_step_begin[s] .. msg_step_begin[s+1] (host copy of msg_begin at
   /// step boundaries).
   std::vector<std::int64_t> msg_step_begin;
-  /// Position of each entry's receiver within its step; filled only on CUDA devices, where the
-  /// messages are summed with index_add.
+  /// Position of each entry's receiver within its step; filled only on CUDA devices (see
+  /// GhnBatch::to), where the messages are summed with index_add.
   torch::Tensor msg_slot;  // int64 [E]
+  /// Also CUDA only: msg_src as int64 and each entry's weight_of(msg_dist) as a float column, so
+  /// a step gathers and weights its messages with no conversion kernels (each costs a launch).
+  torch::Tensor msg_src_index;  // int64 [E]
+  torch::Tensor msg_weight;     // float [E, 1]
 
   /// The weight of a message over a path of length d: the float reciprocal 1/d, as the
   /// reference computes it (1 for 1-hop messages).
@@ -62,8 +66,14 @@ struct GhnBatch {
   std::vector<GnnShard> shards;
 
   std::int64_t num_graphs() const { return static_cast<std::int64_t>(graph_begin.size()) - 1; }
-  /// The same batch with its tensors on `device`.
-  GhnBatch to(const torch::Device& device) const;
+  /// Whether the index tensors live in CPU memory.
+  bool on_host() const { return node_types.is_cpu(); }
+  /// Whether the sweep plans carry the device path's gather tables (see to()).
+  bool has_gather_tables() const { return !shards.empty() && shards[0].forward_sweep.msg_slot.defined(); }
+  /// The same batch with its tensors on `device`. On a CUDA device the sweep plans also get the
+  /// gather tables (msg_slot, msg_src_index, msg_weight) that select the GNN's device path;
+  /// `gather_tables` adds them on any device, so tests can run that path's arithmetic on a CPU.
+  GhnBatch to(const torch::Device& device, bool gather_tables = false) const;
 };
 
 /// Lays out `graphs` for a GHN with `config`, in at most `max_shards` shards of similar node

@@ -75,15 +75,16 @@ class CsrMessageSum : public torch::autograd::Function<CsrMessageSum> {
 torch::Tensor message_sum(const torch::Tensor& table, const SweepPlan& sweep, std::int64_t step) {
   const std::int64_t k0 = sweep.step_begin[step], rows = sweep.step_begin[step + 1] - k0;
   const auto begin = sweep.msg_begin.narrow(0, k0, rows + 1);
-  if (!table.is_cuda()) return CsrMessageSum::apply(table, begin, sweep.msg_src, sweep.msg_dist);
+  if (!sweep.msg_slot.defined()) return CsrMessageSum::apply(table, begin, sweep.msg_src, sweep.msg_dist);
 
-  // CUDA: gather the messages, weight them, add them into their receivers.
+  // The device path (CUDA, or a CPU batch given gather tables): gather the messages, weight them,
+  // add them into their receivers; four kernels a step.
   const std::int64_t e0 = sweep.msg_step_begin[step], e1 = sweep.msg_step_begin[step + 1];
   auto out = torch::zeros({rows, table.size(1)}, table.options());
   if (e1 == e0) return out;
-  const auto src = sweep.msg_src.narrow(0, e0, e1 - e0).to(torch::kLong);
-  const auto w = sweep.msg_dist.narrow(0, e0, e1 - e0).to(table.scalar_type()).reciprocal().unsqueeze(1);
-  return out.index_add(0, sweep.msg_slot.narrow(0, e0, e1 - e0), table.index_select(0, src) * w);
+  const auto weighted = table.index_select(0, sweep.msg_src_index.narrow(0, e0, e1 - e0)) *
+                        sweep.msg_weight.narrow(0, e0, e1 - e0).to(table.scalar_type());
+  return out.index_add_(0, sweep.msg_slot.narrow(0, e0, e1 - e0), weighted);
 }
 
 }  // namespace ghnas

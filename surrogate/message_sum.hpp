@@ -13,7 +13,8 @@ namespace ghnas {
 /// out[k] = sum over e in msg_begin[k'] .. msg_begin[k'+1] of msg_weight[e] * table[msg_src[e]],
 /// for the nodes k' of step `step` of `sweep` (in order), summed in CSR order starting from zero
 /// as the reference's scatter_add does. table: [rows, hid] float on the sweep's device.
-/// Differentiable with respect to `table`. CPU: a parallel CSR kernel; CUDA: gather + index_add.
+/// Differentiable with respect to `table`. A CSR kernel on the CPU; gather + index_add when the
+/// plan has gather tables (on CUDA, see GhnBatch::to), which sums in another order.
 torch::Tensor message_sum(const torch::Tensor& table, const SweepPlan& sweep, std::int64_t step);
 
 }  // namespace ghnas

@@ -7,6 +7,11 @@
 //   predict  the first --predict-n architectures one by one, as a user predicts one network:
 //            graph building + every parameter predicted. Target: >= 30x faster than the
 //            reference's 0.30 s per architecture on the CI CPU, i.e. <= 10 ms.
+//   predict-batched  the same, --batch networks per GHN call, as a search predicts candidates.
+//            GPU target: >= 100x faster than the reference's 0.38 s on an H200, i.e. <= 3.8 ms.
+//
+// On a GPU each benchmark runs twice (--gnn both): with the GNN's sweeps on the host, the
+// default (Ghn::set_host_gnn), and on the device, so the two compare within one process.
 //
 //   OMP_WAIT_POLICY=passive build/benchmarks/surrogate/ghnas_surrogate_bench --threads 2 --runs 3
 //
@@ -75,11 +80,11 @@ Timing time_runs(int runs, const std::function<void()>& body) {
 
 // ms_per_arch is wall-clock time; cpu_ms_per_arch adds up all threads (on a shared machine, wall
 // time grows with the other processes' load, CPU time much less).
-void print_row(const std::string& name, const std::string& device, const std::string& gemm, int threads,
-               std::size_t archs, int batch, int runs, const Timing& t, double target_ms) {
+void print_row(const std::string& name, const std::string& device, const std::string& gemm, const std::string& gnn,
+               int threads, std::size_t archs, int batch, int runs, const Timing& t, double target_ms) {
   const double ms = 1e3 * t.wall / static_cast<double>(archs), cpu_ms = 1e3 * t.cpu / static_cast<double>(archs);
-  std::printf("%s,%s,%s,%d,%zu,%d,%d,%.4f,%.4f,%.1f,%.2f,%s\n", name.c_str(), device.c_str(), gemm.c_str(), threads,
-              archs, batch, runs, ms, cpu_ms, 1e3 / ms, target_ms, ms <= target_ms ? "yes" : "no");
+  std::printf("%s,%s,%s,%s,%d,%zu,%d,%d,%.4f,%.4f,%.1f,%.2f,%s\n", name.c_str(), device.c_str(), gemm.c_str(),
+              gnn.c_str(), threads, archs, batch, runs, ms, cpu_ms, 1e3 / ms, target_ms, ms <= target_ms ? "yes" : "no");
   std::fflush(stdout);
 }
 
@@ -98,6 +103,9 @@ int main(int argc, char** argv) {
   app.add_option("--predict-n", predict_n, "architectures whose parameters are predicted")->capture_default_str();
   app.add_option("--device", device_name, "cpu or cuda")->capture_default_str();
   app.add_option("--only", only, "run one benchmark: embed, predict or predict-batched");
+  std::string gnn = "both";
+  app.add_option("--gnn", gnn, "on a GPU, where the GNN sweeps run: host (the CPU kernel), device, or both (one row each)")
+      ->check(CLI::IsMember({"host", "device", "both"}))->capture_default_str();
   app.add_option("--gemm", gemm, "CPU matrix products: auto (measure the BLAS), blas or onednn")
       ->check(CLI::IsMember({"auto", "blas", "onednn"}))->capture_default_str();
   CLI11_PARSE(app, argc, argv);
@@ -129,57 +137,65 @@ int main(int argc, char** argv) {
   const auto archs = space->read_archs(archs_path);
   const ghnas::Task task = ghnas::task_by_name("cifar10");
 
-  std::printf("benchmark,device,gemm,threads,archs,batch,runs,ms_per_arch,cpu_ms_per_arch,archs_per_s,target_ms_per_arch,meets_target\n");
+  std::printf("benchmark,device,gemm,gnn,threads,archs,batch,runs,ms_per_arch,cpu_ms_per_arch,archs_per_s,target_ms_per_arch,"
+              "meets_target\n");
+  // On a CPU the sweeps always run on the host; on a GPU each benchmark runs once per --gnn setting.
+  std::vector<std::string> gnn_settings = {"host"};
+  if (!device.is_cpu()) gnn_settings = gnn == "both" ? std::vector<std::string>{"host", "device"} : std::vector{gnn};
+  for (const std::string& where : gnn_settings) {
+    ghn->set_host_gnn(where == "host");
 
-  if (only.empty() || only == "embed") {
-    const Timing s = time_runs(runs, [&] {
-      for (std::size_t b0 = 0; b0 < archs.size(); b0 += static_cast<std::size_t>(batch)) {
-        const std::size_t n = std::min(archs.size() - b0, static_cast<std::size_t>(batch));
-        std::vector<ghnas::GhnGraph> graphs(n);
-        tbb::parallel_for(std::size_t{0}, n, [&](std::size_t i) {
-          graphs[i] = ghnas::build_ghn_graph(space->build_graph(archs[b0 + i], task), ghn->config().s_max);
-        });
-        const auto e = ghn->embed(ghnas::graph_pointers(graphs));
-        if (!e.is_cpu()) e.cpu();  // wait for the device
-      }
-    });
-    print_row("embed", device_name, gemm_used, threads, archs.size(), batch, runs, s, 1.0);
-  }
+    if (only.empty() || only == "embed") {
+      const Timing s = time_runs(runs, [&] {
+        for (std::size_t b0 = 0; b0 < archs.size(); b0 += static_cast<std::size_t>(batch)) {
+          const std::size_t n = std::min(archs.size() - b0, static_cast<std::size_t>(batch));
+          std::vector<ghnas::GhnGraph> graphs(n);
+          tbb::parallel_for(std::size_t{0}, n, [&](std::size_t i) {
+            graphs[i] = ghnas::build_ghn_graph(space->build_graph(archs[b0 + i], task), ghn->config().s_max);
+          });
+          const auto e = ghn->embed(ghnas::graph_pointers(graphs));
+          if (!e.is_cpu()) e.cpu();  // wait for the device
+        }
+      });
+      print_row("embed", device_name, gemm_used, where, threads, archs.size(), batch, runs, s, 1.0);
+    }
 
-  if (only.empty() || only == "predict") {
-    const std::size_t n = std::min(archs.size(), static_cast<std::size_t>(predict_n));
-    const Timing s = time_runs(runs, [&] {
-      for (std::size_t i = 0; i < n; ++i) {
-        const ghnas::ArchGraph g = space->build_graph(archs[i], task);
-        const ghnas::GhnGraph ghn_graph = ghnas::build_ghn_graph(g, ghn->config().s_max);
-        const auto p = ghn->predict_parameters({&ghn_graph}, {g.all_params()});
-        if (!device.is_cpu()) p[0].tensors.begin()->second.cpu();
-      }
-    });
-    print_row("predict", device_name, gemm_used, threads, n, 1, runs, s, 10.0);
-  }
+    if (only.empty() || only == "predict") {
+      const std::size_t n = std::min(archs.size(), static_cast<std::size_t>(predict_n));
+      const Timing s = time_runs(runs, [&] {
+        for (std::size_t i = 0; i < n; ++i) {
+          const ghnas::ArchGraph g = space->build_graph(archs[i], task);
+          const ghnas::GhnGraph ghn_graph = ghnas::build_ghn_graph(g, ghn->config().s_max);
+          const auto p = ghn->predict_parameters({&ghn_graph}, {g.all_params()});
+          if (!device.is_cpu()) p[0].tensors.begin()->second.cpu();
+        }
+      });
+      print_row("predict", device_name, gemm_used, where, threads, n, 1, runs, s, 10.0);
+    }
 
-  if (only.empty() || only == "predict-batched") {
-    // The same prediction for --batch networks per GHN call, as a search predicts candidates: on a
-    // GPU one network per call leaves it idle between kernel launches. The GPU target is
-    // >= 100x the reference's 0.38 s per network on an H200 (3.8 ms); on a CPU the 30x one.
-    const std::size_t n = std::min(archs.size(), static_cast<std::size_t>(predict_n));
-    const Timing s = time_runs(runs, [&] {
-      for (std::size_t b0 = 0; b0 < n; b0 += static_cast<std::size_t>(batch)) {
-        const std::size_t m = std::min(n - b0, static_cast<std::size_t>(batch));
-        std::vector<ghnas::ArchGraph> nets(m);
-        std::vector<ghnas::GhnGraph> graphs(m);
-        tbb::parallel_for(std::size_t{0}, m, [&](std::size_t i) {
-          nets[i] = space->build_graph(archs[b0 + i], task);
-          graphs[i] = ghnas::build_ghn_graph(nets[i], ghn->config().s_max);
-        });
-        std::vector<std::vector<ghnas::ParamTensor>> params;
-        for (const auto& g : nets) params.push_back(g.all_params());
-        const auto p = ghn->predict_parameters(ghnas::graph_pointers(graphs), params);
-        if (!device.is_cpu()) p.back().tensors.begin()->second.cpu();
-      }
-    });
-    print_row("predict-batched", device_name, gemm_used, threads, n, batch, runs, s, device.is_cpu() ? 10.0 : 3.8);
+    if (only.empty() || only == "predict-batched") {
+      // The same prediction for --batch networks per GHN call, as a search predicts candidates: on a
+      // GPU one network per call leaves it idle between kernel launches. The GPU target is
+      // >= 100x the reference's 0.38 s per network on an H200 (3.8 ms); on a CPU the 30x one.
+      const std::size_t n = std::min(archs.size(), static_cast<std::size_t>(predict_n));
+      const Timing s = time_runs(runs, [&] {
+        for (std::size_t b0 = 0; b0 < n; b0 += static_cast<std::size_t>(batch)) {
+          const std::size_t m = std::min(n - b0, static_cast<std::size_t>(batch));
+          std::vector<ghnas::ArchGraph> nets(m);
+          std::vector<ghnas::GhnGraph> graphs(m);
+          tbb::parallel_for(std::size_t{0}, m, [&](std::size_t i) {
+            nets[i] = space->build_graph(archs[b0 + i], task);
+            graphs[i] = ghnas::build_ghn_graph(nets[i], ghn->config().s_max);
+          });
+          std::vector<std::vector<ghnas::ParamTensor>> params;
+          for (const auto& g : nets) params.push_back(g.all_params());
+          const auto p = ghn->predict_parameters(ghnas::graph_pointers(graphs), params);
+          if (!device.is_cpu()) p.back().tensors.begin()->second.cpu();
+        }
+      });
+      print_row("predict-batched", device_name, gemm_used, where, threads, n, batch, runs, s,
+                device.is_cpu() ? 10.0 : 3.8);
+    }
   }
   return 0;
 }

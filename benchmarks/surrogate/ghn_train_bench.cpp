@@ -8,6 +8,8 @@
 // Reference: ppuda takes 2.37 s per iteration (meta-batch 8, 64 CIFAR-10 images) on an H200;
 // the target is >= 10x faster on the same GPU. A CPU figure is not comparable with it
 // (printed only to show where the CPU stands); the CUDA row appears when a GPU is present.
+// A second pass over the same meta-batches times the phases (GHN forward, the networks' forward
+// and backward, GHN backward, clipping + Adam) with a device wait between them.
 // Images are Fashion-MNIST-shaped random tensors (1x28x28) or CIFAR-10-shaped (--task cifar10),
 // so the benchmark needs no data files.
 
@@ -32,6 +34,8 @@ double seconds_since(Clock::time_point t0) { return std::chrono::duration<double
 struct Row {
   double build_s = 0, step_s = 0, loss = 0;
   std::int64_t nodes = 0;
+  // The same iterations again with the phases timed (GhnStepStats), seconds per iteration.
+  double predict_s = 0, networks_s = 0, ghn_backward_s = 0, update_s = 0;
 };
 
 Row bench(const ghnas::GhnTrainConfig& config, int iterations) {
@@ -57,6 +61,17 @@ Row bench(const ghnas::GhnTrainConfig& config, int iterations) {
     row.nodes += meta.num_nodes();
   }
   row.nodes /= iterations;
+  // A second pass over the same meta-batches with a device wait at each phase boundary: the
+  // phases' shares, which the first pass cannot show because on a GPU they overlap.
+  trainer.set_phase_timing(true);
+  for (int i = 1; i <= iterations; ++i) {
+    const ghnas::MetaBatch meta = ghnas::sample_meta_batch(trainer.space(), trainer.task(), config, i, trainer.device());
+    const ghnas::GhnStepStats s = trainer.train_step(meta, trainer.image_batch(i));
+    row.predict_s += s.predict_seconds / iterations;
+    row.networks_s += s.networks_seconds / iterations;
+    row.ghn_backward_s += s.ghn_backward_seconds / iterations;
+    row.update_s += s.update_seconds / iterations;
+  }
   return row;
 }
 
@@ -84,11 +99,13 @@ int main(int argc, char** argv) {
   tbb::global_control limit(tbb::global_control::max_allowed_parallelism, static_cast<std::size_t>(config.threads));
 
   std::printf("benchmark,device,threads,meta_batch,images,train_channels,max_cells,mean_nodes,build_s_per_iter,"
-              "step_s_per_iter,reference_s_per_iter,target_s_per_iter,note\n");
+              "step_s_per_iter,reference_s_per_iter,target_s_per_iter,ghn_forward_s,networks_s,ghn_backward_s,"
+              "update_s,note\n");
   auto print = [&](const char* device, const Row& r, const char* note) {
-    std::printf("train_iteration,%s,%d,%d,%lld,%d,%d,%lld,%.3f,%.3f,2.37,0.237,%s\n", device, config.threads,
-                config.meta_batch, static_cast<long long>(config.batch_size), config.train_channels, config.max_cells,
-                static_cast<long long>(r.nodes), r.build_s, r.step_s, note);
+    std::printf("train_iteration,%s,%d,%d,%lld,%d,%d,%lld,%.3f,%.3f,2.37,0.237,%.3f,%.3f,%.3f,%.3f,%s\n", device,
+                config.threads, config.meta_batch, static_cast<long long>(config.batch_size), config.train_channels,
+                config.max_cells, static_cast<long long>(r.nodes), r.build_s, r.step_s, r.predict_s, r.networks_s,
+                r.ghn_backward_s, r.update_s, note);
     std::fflush(stdout);
   };
   if (!cuda_only) {

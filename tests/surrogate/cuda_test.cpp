@@ -23,6 +23,7 @@ Ghn fixture_ghn_on_cuda() {
   return ghn;
 }
 
+// Both GNN paths without gradients: the sweeps on the host (the default) and on the device.
 TEST(Cuda, EmbeddingsMatchTheReference_CUDA) {
   SKIP_WITHOUT_CUDA();
   Ghn ghn = fixture_ghn_on_cuda();
@@ -30,13 +31,17 @@ TEST(Cuda, EmbeddingsMatchTheReference_CUDA) {
   std::vector<const GhnGraph*> graphs;
   for (const auto& n : nets) graphs.push_back(&n.graph);
   torch::NoGradGuard no_grad;
-  const auto emb = ghn->embed(graphs);
-  ASSERT_TRUE(emb.is_cuda());
-  const auto cpu = emb.cpu();
-  for (std::size_t b = 0; b < nets.size(); ++b) {
-    const auto want = nets[b].expected.at("graph_embedding").get<std::vector<double>>();
-    for (int j = 0; j < 32; ++j)
-      EXPECT_NEAR(cpu[static_cast<std::int64_t>(b)][j].item<float>(), want[j], 1e-5) << nets[b].split << " " << nets[b].index;
+  for (bool host : {true, false}) {
+    ghn->set_host_gnn(host);
+    const auto emb = ghn->embed(graphs);
+    ASSERT_TRUE(emb.is_cuda());
+    const auto cpu = emb.cpu();
+    for (std::size_t b = 0; b < nets.size(); ++b) {
+      const auto want = nets[b].expected.at("graph_embedding").get<std::vector<double>>();
+      for (int j = 0; j < 32; ++j)
+        EXPECT_NEAR(cpu[static_cast<std::int64_t>(b)][j].item<float>(), want[j], 1e-5)
+            << nets[b].split << " " << nets[b].index << (host ? " host" : " device") << " sweeps";
+    }
   }
 }
 
@@ -46,6 +51,7 @@ TEST(Cuda, PredictedParametersMatchTheReference_CUDA) {
   const auto& nets = test::fixture_nets();
   torch::NoGradGuard no_grad;
   for (std::size_t b : {0u, 41u, 46u, 50u, 55u}) {
+    ghn->set_host_gnn(b % 2 == 0);  // both paths, on different networks
     const auto p = ghn->predict_parameters({&nets[b].graph}, {nets[b].params})[0];
     for (const auto& w : nets[b].expected.at("params")) {
       const auto& t = p.tensors.at(w.at("name").get<std::string>());

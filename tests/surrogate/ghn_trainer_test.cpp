@@ -191,14 +191,17 @@ TEST(GhnTrainerCli, TrainResumeAndEvaluate) {
   const std::string ckpt = temp_path("cli.ckpt"), log = temp_path("cli.jsonl");
   const std::string train = "train-ghn --space deepnets1m --task fashion-mnist --out " + ckpt +
                             " --iterations 2 --meta-batch 2 --batch-size 16 --train-channels 8 --max-cells 3 "
-                            "--threads 2 --log " + log;
-  auto r = run_ghnas(train + " --stop-after 1");
+                            "--log " + log;
+  auto r = run_ghnas(train + " --threads 2 --stop-after 1");
   ASSERT_EQ(r.code, 0) << r.err;
   EXPECT_EQ(read_training_info(ckpt).at("iteration"), 1);
-  r = run_ghnas(train + " --resume");
+  EXPECT_EQ(read_training_info(ckpt).at("config").at("threads"), 2);
+  // The resumed run keeps its stored settings, except those the command line names.
+  r = run_ghnas(train + " --resume --threads 1 --device cpu");
   ASSERT_EQ(r.code, 0) << r.err;
   EXPECT_NE(r.err.find("resuming"), std::string::npos) << r.err;
   EXPECT_EQ(read_training_info(ckpt).at("iteration"), 2);
+  EXPECT_EQ(read_training_info(ckpt).at("config").at("threads"), 1);
   std::ifstream log_in(log);
   int lines = 0;
   for (std::string line; std::getline(log_in, line);) {
