@@ -29,14 +29,16 @@ std::vector<CandidateEvaluation> HeadsEvaluator::evaluate(const std::vector<Cand
 }
 
 PredictedParamsEvaluator::PredictedParamsEvaluator(Ghn ghn, const SearchSpace& space, Task task,
-                                                   std::vector<Batch> images)
-    : ghn_(std::move(ghn)), space_(space), task_(std::move(task)), images_(std::move(images)) {}
+                                                   std::vector<Batch> images, int width)
+    : ghn_(std::move(ghn)), space_(space), task_(std::move(task)), images_(std::move(images)), width_(width) {}
 
 std::vector<CandidateEvaluation> PredictedParamsEvaluator::evaluate(const std::vector<Candidate>& batch) {
   std::vector<CandidateEvaluation> out;
   for (const Candidate& c : batch) {
     try {
-      const double acc = predicted_parameter_accuracy(ghn_, space_.build_graph(c.arch, task_), images_);
+      const std::optional<Architecture> rebuilt = width_ > 0 ? space_.at_width(c.arch, width_) : std::nullopt;
+      GHNAS_CHECK_AS(ConfigError, width_ <= 0 || rebuilt, "space '", space_.name(), "' has no network width to set");
+      const double acc = predicted_parameter_accuracy(ghn_, space_.build_graph(rebuilt ? *rebuilt : c.arch, task_), images_);
       out.push_back(CandidateEvaluation::ok({{"clean_acc", acc}}));
     } catch (const std::exception& e) {
       out.push_back(CandidateEvaluation::failed(e.what()));

@@ -32,10 +32,12 @@ class HeadsEvaluator : public SearchEvaluator {
 };
 
 /// Fidelity 2: accuracy (%) of the network running GHN-predicted parameters on held-out images
-/// (batch norm with batch statistics, batches of 64 as in the paper). Metric: clean_acc.
+/// (batch norm with batch statistics, batches of 64 as in the paper). Metric: clean_acc. With
+/// `width` > 0 each candidate is scored rebuilt at that stem width (SearchSpace::at_width; the
+/// space must have widths), so that a GHN trained at one width ranks networks of another.
 class PredictedParamsEvaluator : public SearchEvaluator {
  public:
-  PredictedParamsEvaluator(Ghn ghn, const SearchSpace& space, Task task, std::vector<Batch> images);
+  PredictedParamsEvaluator(Ghn ghn, const SearchSpace& space, Task task, std::vector<Batch> images, int width = 0);
   std::vector<CandidateEvaluation> evaluate(const std::vector<Candidate>& batch) override;
 
  private:
@@ -43,6 +45,7 @@ class PredictedParamsEvaluator : public SearchEvaluator {
   const SearchSpace& space_;
   Task task_;
   std::vector<Batch> images_;
+  int width_;
 };
 
 /// Fidelity 3: SGD from scratch (the ground truth). Metrics: clean_acc, noisy_acc, latency_ms,

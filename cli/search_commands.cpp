@@ -27,6 +27,7 @@
 #include "search/replay_evaluator.hpp"
 #include "surrogate/checkpoint.hpp"
 #include "surrogate/feature_table.hpp"
+#include "surrogate/ghn_trainer.hpp"
 #include "surrogate/predicted_accuracy.hpp"
 #endif
 
@@ -99,6 +100,7 @@ struct SearchArgs {
   std::string checkpoint, heads, data;
   int candidates = 0, predict_top = 32, verify_top = 3, epochs = 1, threads = 2, batch = 64;
   int screen_factor = 4;
+  int predict_width = -1;  // -1: the GHN's training width where the space has widths
   std::int64_t val_images = 1000, train_size = 0, test_size = 0;
   // --distributed mpi: rank 0 searches and records, the other ranks evaluate
   std::string distributed = "none";
@@ -327,7 +329,29 @@ struct CascadeSetup {
   std::unique_ptr<cli::HeadsEvaluator> heads;
   std::unique_ptr<cli::PredictedParamsEvaluator> params;
   std::unique_ptr<cli::SgdEvaluator> sgd;
+  int predict_width = 0;  // 0: candidates are scored at their own width
 };
+
+// The width the predicted-parameter stage builds candidates at: --predict-width, or by default
+// the width of the networks the GHN was trained on (those its training space samples, or
+// train-ghn --train-channels), for a space whose networks have a width. Trained at C=32, the
+// shipped GHN's parameters for C=8 networks score at chance (results/surrogate_quality.md), so
+// scoring at the training width is what makes this stage rank anything.
+int predict_width(const SearchArgs& a, const SearchSpace& space) {
+  Rng rng(0);
+  const bool has_width = space.width(space.sample(rng)).has_value();
+  if (a.predict_width >= 0) {
+    GHNAS_CHECK_AS(ConfigError, a.predict_width == 0 || has_width, "--predict-width: space '", space.name(),
+                   "' has no network width to set");
+    return a.predict_width;
+  }
+  const nlohmann::json training = read_training_info(a.checkpoint);
+  if (!has_width || !training.is_object()) return 0;  // an imported GHN: its widths are unknown
+  const GhnTrainConfig trained = GhnTrainConfig::from_json(training.at("config"));
+  if (trained.train_channels > 0) return trained.train_channels;
+  const auto training_space = make_space(trained.space, trained.space_options);
+  return training_space->width(training_space->sample(rng)).value_or(0);
+}
 
 std::unique_ptr<CascadeSetup> build_cascade(const SearchArgs& a) {
   GHNAS_CHECK_AS(ConfigError, !a.heads.empty() && !a.checkpoint.empty(),
@@ -355,6 +379,7 @@ std::unique_ptr<CascadeSetup> build_cascade(const SearchArgs& a) {
   s->data.train = s->data.train.head(a.train_size);
   s->data.test = s->data.test.head(a.test_size);
   std::vector<Batch> val_batches = evaluation_batches(s->data.val, s->data.info, 64);
+  s->predict_width = predict_width(a, *s->space);
 
   SgdConfig sgd;
   sgd.epochs = a.epochs;
@@ -362,7 +387,8 @@ std::unique_ptr<CascadeSetup> build_cascade(const SearchArgs& a) {
   sgd.seed = a.config.seed;
   s->sgd_name = "sgd-" + std::to_string(a.epochs) + "ep";
   s->heads = std::make_unique<cli::HeadsEvaluator>(ghn, std::move(heads), *s->space, s->task);
-  s->params = std::make_unique<cli::PredictedParamsEvaluator>(ghn, *s->space, s->task, std::move(val_batches));
+  s->params = std::make_unique<cli::PredictedParamsEvaluator>(ghn, *s->space, s->task, std::move(val_batches),
+                                                              s->predict_width);
   s->sgd = std::make_unique<cli::SgdEvaluator>(*s->space, s->task, s->data, sgd);
   return s;
 }
@@ -394,7 +420,8 @@ int run_cascade_mode(const SearchArgs& a, const Distribute& distribute = {}, std
   spec.checkpoint_hash = file_hash(a.checkpoint);
   spec.config = {{"cascade", {{"candidates", a.candidates}, {"predict_top", a.predict_top},
                               {"verify_top", a.verify_top}, {"epochs", a.epochs}, {"val_images", a.val_images},
-                              {"train_size", a.train_size}, {"test_size", a.test_size}}},
+                              {"train_size", a.train_size}, {"test_size", a.test_size},
+                              {"predict_width", setup->predict_width}}},
                  {"heads", a.heads}, {"checkpoint", a.checkpoint}, {"objectives", a.objectives},
                  {"strategy_options", strategy_options}, {"space_options", a.config.space_options}};
   const std::optional<std::int64_t> resume_run = run_to_resume(db, spec, a.resume, a.db);
@@ -591,6 +618,12 @@ void add_search_commands(CLI::App& app, Actions& actions) {
       ->capture_default_str()->check(CLI::NonNegativeNumber);
   cmd->add_option("--epochs", a->epochs, "cascade: SGD epochs of the verification")->capture_default_str()
       ->check(CLI::PositiveNumber);
+  cmd->add_option("--predict-width", a->predict_width,
+                  "cascade: stem width at which the predicted-parameter stage builds each candidate (spaces "
+                  "with a width, e.g. deepnets1m); a GHN predicts good parameters only near the widths it was "
+                  "trained at. Default: the checkpoint's training width (32 unless train-ghn --train-channels "
+                  "set one); 0: each candidate's own width")
+      ->check(CLI::NonNegativeNumber);
   cmd->add_option("--val-images", a->val_images, "cascade: held-out training images for predicted-parameter accuracy")
       ->capture_default_str()->check(CLI::PositiveNumber);
   cmd->add_option("--train-size", a->train_size, "cascade: SGD on the first N training images (0: all)")

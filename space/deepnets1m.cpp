@@ -734,6 +734,17 @@ Architecture DeepNets1mSpace::mutate(const Architecture& arch, Rng& rng) const {
   return {name(), deepnets_arch_to_json(mutate_deepnets_arch(parse_deepnets_arch(arch.spec), rng))};
 }
 
+std::optional<Architecture> DeepNets1mSpace::at_width(const Architecture& arch, int width) const {
+  GHNAS_CHECK_AS(ConfigError, width > 0, "deepnets1m: a network width must be positive, got ", width);
+  DeepNetsArch a = parse_deepnets_arch(arch.spec);
+  a.net_args.C = width;
+  return Architecture{name(), deepnets_arch_to_json(a)};
+}
+
+std::optional<int> DeepNets1mSpace::width(const Architecture& arch) const {
+  return parse_deepnets_arch(arch.spec).net_args.C;
+}
+
 std::vector<Architecture> DeepNets1mSpace::neighbours(const Architecture& arch) const {
   std::vector<Architecture> result;
   for (const auto& n : deepnets_neighbours(parse_deepnets_arch(arch.spec)))

@@ -88,6 +88,9 @@ class DeepNets1mSpace : public SearchSpace {
   Architecture sample(Rng& rng) const override;
   Architecture mutate(const Architecture& arch, Rng& rng) const override;
   std::vector<Architecture> neighbours(const Architecture& arch) const override;
+  /// net_args.C set to `width`.
+  std::optional<Architecture> at_width(const Architecture& arch, int width) const override;
+  std::optional<int> width(const Architecture& arch) const override;
   void validate(const Architecture& arch) const override;
   std::string canonical_hash(const Architecture& arch) const override;
   ArchGraph build_graph(const Architecture& arch, const Task& task) const override;

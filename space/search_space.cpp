@@ -7,6 +7,10 @@ namespace ghnas {
 
 std::vector<Architecture> SearchSpace::neighbours(const Architecture&) const { return {}; }
 
+std::optional<Architecture> SearchSpace::at_width(const Architecture&, int) const { return std::nullopt; }
+
+std::optional<int> SearchSpace::width(const Architecture&) const { return std::nullopt; }
+
 namespace {
 std::map<std::string, SpaceFactory>& registry() {
   static std::map<std::string, SpaceFactory> spaces;

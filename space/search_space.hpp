@@ -8,6 +8,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <random>
 #include <string>
 #include <vector>
@@ -55,6 +56,13 @@ class SearchSpace {
 
   /// Architectures one mutation away, where the space has a natural neighbourhood.
   virtual std::vector<Architecture> neighbours(const Architecture& arch) const;
+  /// `arch` with its stem width (channels of the first cell) set to `width` > 0, for spaces whose
+  /// networks have one; std::nullopt (the default) for a space without. The cascade uses it to
+  /// score a candidate with predicted parameters at the width the GHN was trained at: a
+  /// hypernetwork's parameters are good only near the widths it saw.
+  virtual std::optional<Architecture> at_width(const Architecture& arch, int width) const;
+  /// The stem width of `arch`, for spaces whose networks have one; std::nullopt otherwise.
+  virtual std::optional<int> width(const Architecture& arch) const;
 
   /// Throws ArchError naming the problem when `arch` is not a member of the space.
   virtual void validate(const Architecture& arch) const = 0;

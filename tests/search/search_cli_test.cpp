@@ -150,6 +150,9 @@ TEST(CliSearch, CascadeRecordsEveryFidelityAndResumesWithoutRedoingWork) {
   EXPECT_EQ(count("heads"), 40);
   EXPECT_EQ(count("predicted-parameters"), 3);
   EXPECT_EQ(count("sgd"), 1);
+  // Candidates are drawn at C=8 but scored with predicted parameters at C=32, the width of the
+  // networks the shipped GHN was trained on.
+  EXPECT_EQ(db.count("SELECT json_extract(config, '$.cascade.predict_width') FROM runs"), 32);
   const long long rows = db.count("SELECT count(*) FROM evaluations");
 
   const CmdResult again = run_ghnas(args + " --resume");

@@ -81,6 +81,22 @@ TEST(DeepNets1m, ShapesFollowTheTask) {
   EXPECT_EQ(cifar.num_params() - fmnist.num_params(), 2 * 48 * 9);
 }
 
+TEST(DeepNets1m, AtWidthRebuildsTheSameNetworkAtAnotherWidth) {
+  const DeepNets1mSpace space;
+  Rng rng(5);
+  const Architecture arch = space.sample(rng);
+  ASSERT_EQ(space.width(arch), 32);
+  const std::optional<Architecture> narrow = space.at_width(arch, 8);
+  ASSERT_TRUE(narrow.has_value());
+  EXPECT_EQ(space.width(*narrow), 8);
+  EXPECT_EQ(narrow->spec.at("genotype"), arch.spec.at("genotype"));
+  const Task task = task_by_name("fashion-mnist");
+  const ArchGraph wide_net = space.build_graph(arch, task), narrow_net = space.build_graph(*narrow, task);
+  EXPECT_EQ(wide_net.num_nodes(), narrow_net.num_nodes());
+  EXPECT_LT(narrow_net.num_params(), wide_net.num_params());
+  EXPECT_THROW(space.at_width(arch, 0), ConfigError);
+}
+
 TEST(DeepNets1m, EveryValidationNetBuildsForFashionMnist) {
   // 28x28 inputs reach odd sizes (7x7) where the reference's FactorizedReduce cannot
   // concatenate; ghnas pads the shifted path so every net builds.

@@ -67,6 +67,14 @@ TEST(NasBench201, BenchmarkTableIsComplete) {
   EXPECT_EQ(archs.size(), static_cast<std::size_t>(kNb201NumCells));
 }
 
+TEST(NasBench201, CellsHaveNoWidthToSet) {
+  const NasBench201Space space;
+  Rng rng(1);
+  const Architecture arch = space.sample(rng);
+  EXPECT_FALSE(space.width(arch).has_value());
+  EXPECT_FALSE(space.at_width(arch, 32).has_value());
+}
+
 TEST(NasBench201, ParseFormatRoundTripOnEveryCell) {
   std::set<std::string> texts;
   for (int code = 0; code < kNb201NumCells; ++code) {
