@@ -34,8 +34,9 @@
 #include "space/search_space.hpp"
 
 /// The plugin API version. Bump it whenever a type a plugin sees (SearchSpace, ArchGraph,
-/// OpNode, Architecture, ParamSpec, PluginHost, GhnasPluginInfo) changes.
-#define GHNAS_PLUGIN_API_VERSION 1
+/// OpNode, Architecture, ParamSpec, PluginHost, GhnasPluginInfo) changes. 2: SearchSpace gained
+/// width() and at_width().
+#define GHNAS_PLUGIN_API_VERSION 2
 
 // GHNAS_VERSION, the version of the ghnas headers the plugin is compiled against, is defined
 // by the build: ghnas's own targets get it from ghnas_core, a plugin from its CMakeLists
