@@ -34,7 +34,8 @@ class HeadsEvaluator : public SearchEvaluator {
 /// Fidelity 2: accuracy (%) of the network running GHN-predicted parameters on held-out images
 /// (batch norm with batch statistics, batches of 64 as in the paper). Metric: clean_acc. With
 /// `width` > 0 each candidate is scored rebuilt at that stem width (SearchSpace::at_width; the
-/// space must have widths), so that a GHN trained at one width ranks networks of another.
+/// caller checks that the space has widths, see search's --predict-width), so that a GHN trained
+/// at one width ranks networks of another.
 class PredictedParamsEvaluator : public SearchEvaluator {
  public:
   PredictedParamsEvaluator(Ghn ghn, const SearchSpace& space, Task task, std::vector<Batch> images, int width = 0);

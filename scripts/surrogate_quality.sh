@@ -214,7 +214,7 @@ if os.path.exists(dn):
         print(f"\nRebuilt at C=32 (same genotypes, the width the GHN trains at), the networks' predicted-parameter "
               f"accuracy ranks their measured C=8/16 clean_acc with Kendall tau {t32['tau']:.3f} +- {t32['tau_sd']:.2f} "
               f"(5 folds), against {own['tau']:.3f} at their own width. Ranking candidates by predicted parameters "
-              "at the GHN's training width is what the search cascade's second stage should do; it does not yet.")
+              "at the GHN's training width is what the search cascade's second stage does (search --predict-width, default: the GHN's training width).")
     d = json.load(open(dn))
     print("\n### Do the heads beat every baseline?\n")
     print("| property | best head (tau) | best baseline (tau) | verdict |")
