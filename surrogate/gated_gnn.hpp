@@ -9,6 +9,7 @@
 #include <torch/torch.h>
 
 #include "surrogate/gnn_inference.hpp"
+#include "surrogate/gnn_training_kernel.hpp"
 #include "surrogate/graph_batch.hpp"
 #include "surrogate/mlp.hpp"
 
@@ -21,12 +22,13 @@ class GatedGnnImpl : public torch::nn::Module {
   void reset();
 
   /// x: [N, hid] initial node states of `batch`. Returns the states after the forward and the
-  /// backward sweep, on x's device; x itself is not modified. Three paths, which compute the same
+  /// backward sweep, on x's device; x itself is not modified. Two paths, which compute the same
   /// values up to float rounding:
-  ///  - no gradient needed and a host batch (GhnImpl::make_batch): the fused CPU kernel
-  ///    (gnn_inference.hpp), also when x is on a GPU;
-  ///  - a batch on a GPU (it has gather tables): the device path, a few kernels per step;
-  ///  - otherwise tensor ops on the CPU that autograd records, with the CSR message kernel.
+  ///  - a host batch (GhnImpl::make_batch): the fused CPU kernels, also when x is on a GPU, with
+  ///    a hand-written backward when gradients are recorded (gnn_training_kernel.hpp) and without
+  ///    one otherwise (gnn_inference.hpp);
+  ///  - a batch with gather tables (on a GPU, unless GhnImpl::set_host_gnn(true)): the device
+  ///    path, a few tensor ops per step that autograd records.
   torch::Tensor forward(const torch::Tensor& x, const GhnBatch& batch);
 
   /// Reference names: mlp.fc.{0,2}, mlp_ve.fc.{0,2}, gru.{weight,bias}_{ih,hh}.
@@ -35,7 +37,9 @@ class GatedGnnImpl : public torch::nn::Module {
 
  private:
   void sweep(torch::Tensor& h, const SweepPlan& plan);
-  torch::Tensor gru_step(const torch::Tensor& message, const torch::Tensor& h, bool fused);
+  torch::Tensor gru_step(const torch::Tensor& message, const torch::Tensor& h);
+  /// The weights in the order gnn_sweeps_trainable takes them.
+  GnnWeightList weight_list() const;
   GnnInferenceWeights inference_weights() const;
 
   std::int64_t hid_;

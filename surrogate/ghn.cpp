@@ -45,7 +45,7 @@ std::int64_t GhnImpl::num_weights() const {
 
 GhnBatch GhnImpl::make_batch(const std::vector<const GhnGraph*>& graphs) const {
   // A batch that the CPU sweeps stays in host memory, and each thread sweeps its own shard.
-  const bool host = device().is_cpu() || (host_gnn_ && !torch::GradMode::is_enabled());
+  const bool host = device().is_cpu() || host_gnn_;
   GhnBatch batch = make_ghn_batch(graphs, config_, shape_enc->vocabulary(), host ? at::get_num_threads() : 1);
   return host ? batch : batch.to(device());
 }

@@ -53,15 +53,16 @@ class GhnImpl : public torch::nn::Module {
   /// Number of scalar weights (1,620,764 for the CIFAR-10 GHN-2).
   std::int64_t num_weights() const;
 
-  /// Lays out graphs for this GHN: on its device, or in host memory when the CPU runs the GNN's
-  /// sweeps (on a CPU always; on a GPU when host_gnn() is on and no gradient is recorded).
+  /// Lays out graphs for this GHN: in host memory when the CPU runs the GNN's sweeps (on a CPU
+  /// always; on a GPU when host_gnn() is on), else on its device with the device path's tables.
   GhnBatch make_batch(const std::vector<const GhnGraph*>& graphs) const;
 
-  /// On a GPU without gradients, whether the GNN's two sweeps run on the CPU (default: on). A
-  /// sweep is hundreds of dependent steps of ops on a few 32-float rows; on a GPU each op is a
-  /// kernel launch that costs more than its arithmetic, while the fused CPU kernel does a step in
-  /// microseconds, so only the node states cross. The decoders stay on the GPU. Off: every step
-  /// runs on the device (tests check both paths; benchmarks compare them).
+  /// On a GPU, whether the GNN's two sweeps run on the CPU (default: on), for inference and for
+  /// training (with the hand-written backward of gnn_training_kernel.hpp). A sweep is hundreds of
+  /// dependent steps of ops on a few 32-float rows; on a GPU each op is a kernel launch that costs
+  /// more than its arithmetic, while the fused CPU kernels do a step in microseconds, so only the
+  /// node states (and their gradients) cross. The decoders stay on the GPU. Off: every step runs
+  /// on the device (tests check both paths; benchmarks compare them).
   bool host_gnn() const { return host_gnn_; }
   void set_host_gnn(bool on) { host_gnn_ = on; }
 

@@ -1,6 +1,7 @@
 #pragma once
 // The gated GNN's two sweeps for inference on the CPU: the same arithmetic as GatedGnnImpl's
-// autograd path, fused into one pass per node with no tensor operations inside the loop. A sweep
+// device path (and as gnn_training_kernel.hpp, which also records for a backward), fused into one
+// pass per node with no tensor operations inside the loop. A sweep
 // step holds only a few nodes of one network, so dispatching ~25 small tensor ops per step costs
 // far more than the arithmetic; this kernel makes a single network's GNN take well under a
 // millisecond and runs the shards of a batch on separate threads.

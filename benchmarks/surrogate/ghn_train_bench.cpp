@@ -10,6 +10,8 @@
 // (printed only to show where the CPU stands); the CUDA row appears when a GPU is present.
 // A second pass over the same meta-batches times the phases (GHN forward, the networks' forward
 // and backward, GHN backward, clipping + Adam) with a device wait between them.
+// On a GPU the CUDA row is printed once per --gnn setting: the GNN's sweeps and their backward on
+// the host (the default, Ghn::set_host_gnn) or on the device.
 // Images are Fashion-MNIST-shaped random tensors (1x28x28) or CIFAR-10-shaped (--task cifar10),
 // so the benchmark needs no data files.
 
@@ -19,6 +21,7 @@
 
 #include <chrono>
 #include <cstdio>
+#include <string>
 #include <vector>
 
 #include "evaluators/datasets.hpp"
@@ -38,12 +41,13 @@ struct Row {
   double predict_s = 0, networks_s = 0, ghn_backward_s = 0, update_s = 0;
 };
 
-Row bench(const ghnas::GhnTrainConfig& config, int iterations) {
+Row bench(const ghnas::GhnTrainConfig& config, int iterations, bool host_gnn) {
   ghnas::DatasetInfo info = config.task == "cifar10" ? ghnas::cifar10_info() : ghnas::fashion_mnist_info();
   // Random images of the task's shape: speed does not depend on the pixel values.
   ghnas::Dataset data = ghnas::make_synthetic_dataset(info, /*train_size=*/config.batch_size * 4,
                                                       /*val_size=*/0, /*test_size=*/0, /*seed=*/0);
   ghnas::GhnTrainer trainer(config, std::move(data));
+  trainer.ghn()->set_host_gnn(host_gnn);
   Row row;
   for (int i = 0; i <= iterations; ++i) {
     auto t0 = Clock::now();
@@ -83,6 +87,7 @@ int main(int argc, char** argv) {
   config.threads = 2;
   int iterations = 3;
   bool cpu_only = false;
+  std::string gnn = "both";
   app.add_option("--threads", config.threads, "torch and TBB threads")->capture_default_str();
   app.add_option("--iterations", iterations, "timed iterations (after one warm-up)")->capture_default_str();
   app.add_option("--meta-batch", config.meta_batch, "architectures per iteration")->capture_default_str();
@@ -92,29 +97,35 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--max-cells", config.max_cells, "cap on the cells of sampled nets (0: none)")->capture_default_str();
   app.add_option("--seed", config.seed, "which meta-batches are drawn")->capture_default_str();
+  app.add_option("--gnn", gnn, "on a GPU, where the GNN sweeps run: host (the CPU kernels), device, or both (one row each)")
+      ->check(CLI::IsMember({"host", "device", "both"}))
+      ->capture_default_str();
   app.add_flag("--cpu-only", cpu_only, "skip the CUDA row even when a GPU is present");
   bool cuda_only = false;
   app.add_flag("--cuda-only", cuda_only, "skip the CPU row (on a GPU machine its figure is not the target's)");
   CLI11_PARSE(app, argc, argv);
   tbb::global_control limit(tbb::global_control::max_allowed_parallelism, static_cast<std::size_t>(config.threads));
 
-  std::printf("benchmark,device,threads,meta_batch,images,train_channels,max_cells,mean_nodes,build_s_per_iter,"
+  std::printf("benchmark,device,gnn,threads,meta_batch,images,train_channels,max_cells,mean_nodes,build_s_per_iter,"
               "step_s_per_iter,reference_s_per_iter,target_s_per_iter,ghn_forward_s,networks_s,ghn_backward_s,"
               "update_s,note\n");
-  auto print = [&](const char* device, const Row& r, const char* note) {
-    std::printf("train_iteration,%s,%d,%d,%lld,%d,%d,%lld,%.3f,%.3f,2.37,0.237,%.3f,%.3f,%.3f,%.3f,%s\n", device,
-                config.threads, config.meta_batch, static_cast<long long>(config.batch_size), config.train_channels,
+  auto print = [&](const char* device, const char* where, const Row& r, const char* note) {
+    std::printf("train_iteration,%s,%s,%d,%d,%lld,%d,%d,%lld,%.3f,%.3f,2.37,0.237,%.3f,%.3f,%.3f,%.3f,%s\n", device,
+                where, config.threads, config.meta_batch, static_cast<long long>(config.batch_size), config.train_channels,
                 config.max_cells, static_cast<long long>(r.nodes), r.build_s, r.step_s, r.predict_s, r.networks_s,
                 r.ghn_backward_s, r.update_s, note);
     std::fflush(stdout);
   };
   if (!cuda_only) {
     config.device = "cpu";
-    print("cpu", bench(config, iterations), "reference and target are H200 GPU figures; a CPU is not comparable");
+    print("cpu", "host", bench(config, iterations, /*host_gnn=*/true), "reference and target are H200 GPU figures; a CPU is not comparable");
   }
   if (!cpu_only && torch::cuda::is_available()) {
     config.device = "cuda";
-    print("cuda", bench(config, iterations), "compare with the reference only on the same GPU (H200)");
+    for (const std::string where : {"host", "device"})
+      if (gnn == "both" || gnn == where)
+        print("cuda", where.c_str(), bench(config, iterations, where == "host"),
+              "compare with the reference only on the same GPU (H200)");
   }
   return 0;
 }

@@ -1,11 +1,15 @@
 // The level-synchronous, batched gated GNN computes what the reference's node-by-node sweep
-// computes, whatever the batch, the sharding or the code path (fused inference kernel or the
-// autograd ops).
+// computes, whatever the batch, the sharding or the code path (the fused CPU kernels, with and
+// without their hand-written backward, or the device path's tensor ops), and so do its gradients.
 
 #include <gtest/gtest.h>
 
 #include <algorithm>
 #include <random>
+#include <string>
+#include <vector>
+
+#include "core/error.hpp"
 
 #include "surrogate/ghn.hpp"
 #include "tests/surrogate/reference_fixture.hpp"
@@ -41,14 +45,16 @@ GhnGraph random_graph(int n, unsigned seed, int s_max) {
 
 // The reference's GatedGNN (ppuda/ghn/gatedgnn.py, T = 1) for one graph: nodes one at a time in
 // index order, then in reverse, messages from all predecessors (successors), 1-hop MLP plus
-// MLP_sp / distance over every path, GRUCell update in place.
-torch::Tensor reference_sweeps(GatedGnnImpl& gnn, torch::Tensor h, const GhnGraph& g) {
+// MLP_sp / distance over every path, GRUCell update in place. Rows are separate tensors, so
+// autograd can differentiate it too.
+torch::Tensor reference_sweeps(GatedGnnImpl& gnn, const torch::Tensor& x, const GhnGraph& g) {
   const int n = static_cast<int>(g.num_nodes());
-  h = h.clone();
+  std::vector<torch::Tensor> h;
+  for (int v = 0; v < n; ++v) h.push_back(x[v].unsqueeze(0));
   for (int order : {1, 0}) {
     for (int step = 0; step < n; ++step) {
       const int v = order ? step : n - 1 - step;
-      auto m = torch::zeros({1, h.size(1)});
+      auto m = torch::zeros({1, x.size(1)});
       std::vector<std::pair<int, int>> links;  // (neighbour, distance)
       for (int w = 0; w < n; ++w) {
         const int from = order ? w : v, to = order ? v : w;
@@ -56,12 +62,12 @@ torch::Tensor reference_sweeps(GatedGnnImpl& gnn, torch::Tensor h, const GhnGrap
           if (g.path_src[k] == from) links.emplace_back(w, g.path_dist[k]);
       }
       for (auto [u, d] : links)
-        if (d == 1) m = m + gnn.mlp(h[u].unsqueeze(0));
-      for (auto [u, d] : links) m = m + gnn.mlp_ve(h[u].unsqueeze(0)) * (1.0f / static_cast<float>(d));
-      h[v] = gnn.gru(m, h[v].unsqueeze(0))[0];
+        if (d == 1) m = m + gnn.mlp(h[u]);
+      for (auto [u, d] : links) m = m + gnn.mlp_ve(h[u]) * (1.0f / static_cast<float>(d));
+      h[v] = gnn.gru(m, h[v]);
     }
   }
-  return h;
+  return torch::cat(h);
 }
 
 TEST(GatedGnn, LevelSweepsEqualTheReferenceNodeByNodeSweeps) {
@@ -99,50 +105,97 @@ TEST(GatedGnn, EmbeddingsDoNotDependOnTheBatchOrItsShards) {
   }
 }
 
-TEST(GatedGnn, FusedInferenceKernelMatchesTheAutogradPath) {
-  GhnConfig ghn1;  // also the generic (non-32-16) loops of the kernel
-  ghn1.ve = false;
-  ghn1.layernorm = false;
-  for (const GhnConfig& config : {GhnConfig{}, ghn1}) {
-    torch::manual_seed(0);
-    Ghn ghn(config);  // random weights: the autograd path runs because they require grad
-    const auto& nets = test::fixture_nets();
-    const std::vector<const GhnGraph*> graphs = {&nets[0].graph, &nets[41].graph, &nets[52].graph};
-    const auto batch = ghn->make_batch(graphs);
-    const auto with_grad = ghn->node_embeddings(batch);
-    ASSERT_TRUE(with_grad.requires_grad());
-    torch::Tensor fused;
-    {
-      torch::NoGradGuard no_grad;
-      fused = ghn->node_embeddings(batch);
-    }
-    EXPECT_FALSE(fused.requires_grad());
-    EXPECT_LT(max_abs_diff(fused, with_grad.detach()), 1e-5) << "ve " << config.ve;
+GhnConfig ghn1_config() {  // no virtual edges: also the generic (non-32-16) loops of the kernels
+  GhnConfig c;
+  c.ve = false;
+  c.layernorm = false;
+  return c;
+}
+
+// Gradients of a fixed, non-uniform weighting of `x` with respect to every GNN weight and the
+// op embedding (x's initial states come from it), after zeroing them.
+std::vector<torch::Tensor> gnn_gradients(GhnImpl& ghn, const torch::Tensor& x) {
+  ghn.zero_grad();
+  (x * torch::linspace(-1, 1, x.numel()).view(x.sizes())).sum().backward();
+  std::vector<torch::Tensor> grads;
+  for (const auto& p : ghn.gnn->parameters()) grads.push_back(p.grad().clone());
+  grads.push_back(ghn.op_embed->weight.grad().clone());
+  return grads;
+}
+
+void expect_same_gradients(const std::vector<torch::Tensor>& got, const std::vector<torch::Tensor>& want,
+                           const std::string& what) {
+  ASSERT_EQ(got.size(), want.size());
+  for (std::size_t i = 0; i < want.size(); ++i) {
+    const double scale = want[i].abs().max().item<double>();
+    EXPECT_GT(scale, 0.0) << what << ": gradient " << i << " is zero";
+    EXPECT_LT(max_abs_diff(got[i], want[i]), 1e-4 * scale) << what << ": gradient " << i;
   }
 }
 
-// What a GPU runs (gather + index_add messages, ATen's GRU cell), here on CPU tensors: the same
-// states and the same weight gradients as the CPU's autograd path.
-TEST(GatedGnn, DevicePathMatchesTheCpuPath) {
+TEST(GatedGnn, FusedInferenceKernelMatchesTheDevicePath) {
+  for (const GhnConfig& config : {GhnConfig{}, ghn1_config()}) {
+    torch::manual_seed(0);
+    Ghn ghn(config);
+    const auto& nets = test::fixture_nets();
+    const std::vector<const GhnGraph*> graphs = {&nets[0].graph, &nets[41].graph, &nets[52].graph};
+    const auto host = ghn->make_batch(graphs);
+    torch::NoGradGuard no_grad;
+    const auto fused = ghn->node_embeddings(host);
+    const auto ops = ghn->node_embeddings(host.to(torch::kCPU, /*gather_tables=*/true));
+    EXPECT_LT(max_abs_diff(fused, ops), 1e-5) << "ve " << config.ve;
+  }
+}
+
+// Training on a host batch runs the fused sweeps with their hand-written backward; a batch with
+// gather tables runs the device path's tensor ops (here on CPU tensors), which autograd
+// differentiates. Same states, same gradients for every GNN weight and the embeddings below.
+TEST(GatedGnn, FusedBackwardMatchesAutogradThroughTheDevicePath) {
+  for (const GhnConfig& config : {GhnConfig{}, ghn1_config()}) {
+    torch::manual_seed(0);
+    Ghn ghn(config);
+    const auto& nets = test::fixture_nets();
+    const std::vector<const GhnGraph*> graphs = {&nets[3].graph, &nets[44].graph, &nets[57].graph};
+    const auto host = ghn->make_batch(graphs);
+    const auto gathered = host.to(torch::kCPU, /*gather_tables=*/true);
+    ASSERT_FALSE(host.has_gather_tables());
+    ASSERT_TRUE(gathered.has_gather_tables());
+    const auto want_x = ghn->node_embeddings(gathered);
+    const auto want = gnn_gradients(*ghn, want_x);
+    const auto got_x = ghn->node_embeddings(host);
+    const auto got = gnn_gradients(*ghn, got_x);
+    EXPECT_LT(max_abs_diff(got_x, want_x), 1e-5) << "ve " << config.ve;
+    expect_same_gradients(got, want, config.ve ? "GHN-2" : "GHN-1");
+    // Shards accumulate their weight gradients separately; the sum does not depend on them.
+    for (int shards : {2, 3}) {
+      const auto sharded = make_ghn_batch(graphs, ghn->config(), ghn->shape_enc->vocabulary(), shards);
+      expect_same_gradients(gnn_gradients(*ghn, ghn->node_embeddings(sharded)), want,
+                            std::to_string(shards) + " shards");
+    }
+  }
+}
+
+TEST(GatedGnn, FusedBackwardMatchesAutogradThroughTheReferenceSweeps) {
   torch::manual_seed(0);
   Ghn ghn;
-  const auto& nets = test::fixture_nets();
-  const std::vector<const GhnGraph*> graphs = {&nets[3].graph, &nets[44].graph, &nets[57].graph};
-  const auto host = ghn->make_batch(graphs);
-  const auto gathered = host.to(torch::kCPU, /*gather_tables=*/true);
-  ASSERT_FALSE(host.has_gather_tables());
-  ASSERT_TRUE(gathered.has_gather_tables());
-  auto run = [&](const GhnBatch& batch) {
-    ghn->zero_grad();
-    const auto x = ghn->node_embeddings(batch);
-    (x * torch::linspace(-1, 1, x.numel()).view(x.sizes())).sum().backward();
-    return std::make_pair(x.detach(), ghn->gnn->gru->weight_hh.grad().clone());
-  };
-  const auto [want_x, want_grad] = run(host);
-  const auto [got_x, got_grad] = run(gathered);
-  EXPECT_LT(max_abs_diff(got_x, want_x), 1e-5);
-  EXPECT_LT(max_abs_diff(got_grad, want_grad), 1e-4 * want_grad.abs().max().item<double>());
-  EXPECT_GT(want_grad.abs().max().item<double>(), 0.0);
+  for (unsigned seed : {4u, 5u}) {
+    const GhnGraph g = random_graph(40, seed, 50);
+    const auto batch = ghn->make_batch({&g});
+    auto initial = [&] { return ghn->op_embed(batch.node_types) + ghn->shape_enc(batch.shape_ids); };
+    const auto want = gnn_gradients(*ghn, reference_sweeps(*ghn->gnn, initial(), g));
+    const auto got = gnn_gradients(*ghn, ghn->gnn(initial(), batch));
+    expect_same_gradients(got, want, "graph seed " + std::to_string(seed));
+  }
+}
+
+TEST(GatedGnn, FusedBackwardHasNoSecondDerivative) {
+  torch::manual_seed(0);
+  Ghn ghn;
+  const GhnGraph g = random_graph(10, 6, 50);
+  const auto batch = ghn->make_batch({&g});
+  const auto x = ghn->op_embed(batch.node_types);
+  const auto h = ghn->gnn(x, batch);
+  EXPECT_THROW(torch::autograd::grad({h.sum()}, {x}, {}, /*retain_graph=*/true, /*create_graph=*/true), Error);
 }
 
 TEST(GatedGnn, WithoutVirtualEdgesOnlyOneHopMessagesFlow) {
