@@ -36,38 +36,7 @@ void GatedGnnImpl::sweep(torch::Tensor& h, const SweepPlan& plan) {
   }
 }
 
-namespace {
-std::vector<float> values(const torch::Tensor& t) {
-  const auto c = t.detach().to(torch::kCPU, torch::kFloat).contiguous();
-  return std::vector<float>(c.data_ptr<float>(), c.data_ptr<float>() + c.numel());
-}
-std::vector<float> transposed(const torch::Tensor& w) { return values(w.t()); }
-}  // namespace
-
-GnnInferenceWeights GatedGnnImpl::inference_weights() const {
-  GnnInferenceWeights w;
-  w.hid = hid_;
-  w.ve = ve_;
-  w.w_ih = transposed(gru->weight_ih);
-  w.b_ih = values(gru->bias_ih);
-  w.w_hh = transposed(gru->weight_hh);
-  w.b_hh = values(gru->bias_hh);
-  const auto& l = mlp->layers();
-  w.mlp_hidden = l[0]->weight.size(0);
-  w.mlp_w1 = transposed(l[0]->weight);
-  w.mlp_b1 = values(l[0]->bias);
-  w.mlp_w2 = transposed(l[1]->weight);
-  w.mlp_b2 = values(l[1]->bias);
-  if (ve_) {
-    const auto& v = mlp_ve->layers();
-    TORCH_INTERNAL_ASSERT(v[0]->weight.size(0) == w.mlp_hidden);
-    w.ve_w1 = transposed(v[0]->weight);
-    w.ve_b1 = values(v[0]->bias);
-    w.ve_w2 = transposed(v[1]->weight);
-    w.ve_b2 = values(v[1]->bias);
-  }
-  return w;
-}
+GnnHostWeights GatedGnnImpl::inference_weights() const { return host_weights(weight_list(), ve_); }
 
 GnnWeightList GatedGnnImpl::weight_list() const {
   const auto& l = mlp->layers();

@@ -40,7 +40,7 @@ class GatedGnnImpl : public torch::nn::Module {
   torch::Tensor gru_step(const torch::Tensor& message, const torch::Tensor& h);
   /// The weights in the order gnn_sweeps_trainable takes them.
   GnnWeightList weight_list() const;
-  GnnInferenceWeights inference_weights() const;
+  GnnHostWeights inference_weights() const;
 
   std::int64_t hid_;
   bool ve_;

@@ -126,7 +126,9 @@ std::vector<PredictedParams> GhnImpl::predict_parameters(const std::vector<const
     return x.index_select(0, rows_tensor(rows, dev));
   };
   // Scales each decoded block by its fan-in factor; the result is contiguous, so every member's
-  // block below is a plain view into it.
+  // block below is a plain view into it. Members are split off with unbind, whose backward stacks
+  // their gradients in one op: indexing each member instead costs a zero-filled copy of the whole
+  // group per member in the backward pass, quadratic in the group's size.
   auto fan_in_scaled = [&](const torch::Tensor& y, const std::vector<std::size_t>& members) {
     if (!config_.weight_norm) return y.contiguous();
     std::vector<float> scales;
@@ -138,16 +140,16 @@ std::vector<PredictedParams> GhnImpl::predict_parameters(const std::vector<const
 
   for (const auto& [key, members] : kernels) {
     const auto [n_out, n_in, kh, kw] = key;
-    const auto y = fan_in_scaled(decoder->forward(gather(members), n_out, n_in, kh, kw), members);
+    const auto blocks = fan_in_scaled(decoder->forward(gather(members), n_out, n_in, kh, kw), members).unbind(0);
     for (std::size_t j = 0; j < members.size(); ++j) {
       const auto& t = targets[members[j]];
-      const auto block = y[static_cast<std::int64_t>(j)];
+      const auto& block = blocks[j];
       store(t, t.shape.size() == 2 ? block.view({n_out, n_in}) : block);
     }
   }
   for (const auto& [n_in, members] : class_weights) {
-    const auto y = fan_in_scaled(decoder->classifier_weights(gather(members), n_in), members);
-    for (std::size_t j = 0; j < members.size(); ++j) store(targets[members[j]], y[static_cast<std::int64_t>(j)]);
+    const auto blocks = fan_in_scaled(decoder->classifier_weights(gather(members), n_in), members).unbind(0);
+    for (std::size_t j = 0; j < members.size(); ++j) store(targets[members[j]], blocks[j]);
   }
 
   // 1-D parameters: one decoder_1d pass per node gives the [weight, bias] pair.
@@ -160,9 +162,10 @@ std::vector<PredictedParams> GhnImpl::predict_parameters(const std::vector<const
       weights = 2 * torch::sigmoid(0.5 * weights);
       biases = torch::tanh(0.2 * biases);
     }
+    const auto weight_rows = weights.unbind(0), bias_rows = biases.unbind(0);
     for (std::size_t j = 0; j < members.size(); ++j) {
       const auto& t = targets[members[j]];
-      store(t, (t.pair_row == 0 ? weights : biases)[static_cast<std::int64_t>(j)]);
+      store(t, (t.pair_row == 0 ? weight_rows : bias_rows)[j]);
     }
   };
   decode_pairs(vectors, false);

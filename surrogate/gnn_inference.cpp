@@ -33,7 +33,7 @@ GHNAS_INLINE void message_mlp(const float* x, const std::vector<float>& w1, cons
 // (the message MLPs' middle width) as above. Inlined into sweep_shard so that each of its
 // CPU-specific copies compiles the loops anew.
 template <int kHid, int kHidden>
-GHNAS_INLINE void sweep(float* h, std::int64_t rows, const SweepPlan& plan, const GnnInferenceWeights& w, float* table) {
+GHNAS_INLINE void sweep(float* h, std::int64_t rows, const SweepPlan& plan, const GnnHostWeights& w, float* table) {
   const std::int64_t hid = kHid > 0 ? kHid : w.hid, hidden = kHidden > 0 ? kHidden : w.mlp_hidden;
   std::vector<float> m(hid), gi(3 * hid), gh(3 * hid), tmp(std::max(hidden, hid));
   const auto* nodes = plan.nodes.data_ptr<std::int64_t>();
@@ -77,7 +77,7 @@ GHNAS_INLINE void sweep(float* h, std::int64_t rows, const SweepPlan& plan, cons
 
 // Both sweeps of one shard. GHN-2 (hid 32, message MLPs 32-16-32) gets loops of fixed size;
 // other widths take the generic ones.
-GHNAS_VECTOR_CLONES void sweep_shard(float* h, const GnnShard& shard, const GnnInferenceWeights& w, float* table) {
+GHNAS_VECTOR_CLONES void sweep_shard(float* h, const GnnShard& shard, const GnnHostWeights& w, float* table) {
   if (w.hid == 32 && w.mlp_hidden == 16) {
     sweep<32, 16>(h, shard.num_rows, shard.forward_sweep, w, table);
     sweep<32, 16>(h, shard.num_rows, shard.backward_sweep, w, table);
@@ -89,7 +89,30 @@ GHNAS_VECTOR_CLONES void sweep_shard(float* h, const GnnShard& shard, const GnnI
 
 }  // namespace
 
-void gnn_sweeps_cpu(torch::Tensor& h, const GhnBatch& batch, const GnnInferenceWeights& weights) {
+namespace {
+std::vector<float> values(const torch::Tensor& t) {
+  const auto c = t.detach().to(torch::kCPU, torch::kFloat).contiguous();
+  return std::vector<float>(c.data_ptr<float>(), c.data_ptr<float>() + c.numel());
+}
+}  // namespace
+
+GnnHostWeights host_weights(const GnnWeightList& w, bool ve) {
+  TORCH_CHECK(w.size() == (ve ? 12u : 8u), "the GNN has ", ve ? 12 : 8, " weight tensors, got ", w.size());
+  GnnHostWeights p;
+  p.ve = ve;
+  p.hid = w[2].size(1);
+  p.mlp_hidden = w[4].size(0);
+  // Every matrix is stored as [out, in] and kept here as [in][out].
+  p.w_ih = values(w[0].t()), p.b_ih = values(w[1]), p.w_hh = values(w[2].t()), p.b_hh = values(w[3]);
+  p.mlp_w1 = values(w[4].t()), p.mlp_b1 = values(w[5]), p.mlp_w2 = values(w[6].t()), p.mlp_b2 = values(w[7]);
+  if (ve) {
+    TORCH_CHECK(w[8].size(0) == p.mlp_hidden, "the two message MLPs must have the same hidden width");
+    p.ve_w1 = values(w[8].t()), p.ve_b1 = values(w[9]), p.ve_w2 = values(w[10].t()), p.ve_b2 = values(w[11]);
+  }
+  return p;
+}
+
+void gnn_sweeps_cpu(torch::Tensor& h, const GhnBatch& batch, const GnnHostWeights& weights) {
   TORCH_CHECK(h.is_cpu() && h.is_contiguous() && h.scalar_type() == torch::kFloat && h.size(1) == weights.hid,
               "gnn_sweeps_cpu needs contiguous float CPU node states of width ", weights.hid);
   float* data = h.data_ptr<float>();

@@ -16,7 +16,7 @@ namespace ghnas {
 
 /// The GNN's weights as plain arrays, matrices transposed to [in][out] so the kernels accumulate
 /// along contiguous outputs.
-struct GnnInferenceWeights {
+struct GnnHostWeights {
   std::int64_t hid = 0, mlp_hidden = 0;
   bool ve = false;
   std::vector<float> w_ih, b_ih, w_hh, b_hh;          // GRUCell, gates r, z, n
@@ -24,8 +24,16 @@ struct GnnInferenceWeights {
   std::vector<float> ve_w1, ve_b1, ve_w2, ve_b2;      // shortest-path message MLP
 };
 
+/// The GNN weights as tensors, in this order: gru.weight_ih, gru.bias_ih, gru.weight_hh,
+/// gru.bias_hh, mlp fc0 weight and bias, fc2 weight and bias, and with virtual edges the same four
+/// of mlp_ve. Any device.
+using GnnWeightList = std::vector<torch::Tensor>;
+
+/// Host copies of `weights` for the kernels.
+GnnHostWeights host_weights(const GnnWeightList& weights, bool ve);
+
 /// Runs the forward then the backward sweep of every shard of `batch` on h ([N, hid], float,
 /// contiguous, CPU), in place. Shards run in parallel on torch's intra-op threads.
-void gnn_sweeps_cpu(torch::Tensor& h, const GhnBatch& batch, const GnnInferenceWeights& weights);
+void gnn_sweeps_cpu(torch::Tensor& h, const GhnBatch& batch, const GnnHostWeights& weights);
 
 }  // namespace ghnas

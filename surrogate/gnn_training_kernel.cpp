@@ -18,52 +18,20 @@ using gnn_kernel::gather_messages;
 using gnn_kernel::sigmoid_fast;
 using gnn_kernel::tanh_fast;
 
-// The weights as plain arrays, matrices transposed to [in][out] as in the inference kernel. The
-// same layout holds their gradients.
-struct PlainWeights {
-  std::int64_t hid = 0, hidden = 0;
-  bool ve = false;
-  std::vector<float> w_ih, b_ih, w_hh, b_hh;  // GRUCell, gates r, z, n
-  std::vector<float> w1, b1, w2, b2;          // 1-hop message MLP
-  std::vector<float> v_w1, v_b1, v_w2, v_b2;  // shortest-path message MLP
-
-  // Zeros of the same sizes: a gradient accumulator.
-  PlainWeights zeros_like() const {
-    PlainWeights z;
-    z.hid = hid, z.hidden = hidden, z.ve = ve;
-    auto zero = [](const std::vector<float>& v) { return std::vector<float>(v.size(), 0.0f); };
-    z.w_ih = zero(w_ih), z.b_ih = zero(b_ih), z.w_hh = zero(w_hh), z.b_hh = zero(b_hh);
-    z.w1 = zero(w1), z.b1 = zero(b1), z.w2 = zero(w2), z.b2 = zero(b2);
-    z.v_w1 = zero(v_w1), z.v_b1 = zero(v_b1), z.v_w2 = zero(v_w2), z.v_b2 = zero(v_b2);
-    return z;
-  }
-  std::vector<std::vector<float>*> arrays() {
-    std::vector<std::vector<float>*> a = {&w_ih, &b_ih, &w_hh, &b_hh, &w1, &b1, &w2, &b2};
-    if (ve) a.insert(a.end(), {&v_w1, &v_b1, &v_w2, &v_b2});
-    return a;
-  }
-};
-
-std::vector<float> values(const torch::Tensor& t) {
-  const auto c = t.detach().to(torch::kCPU, torch::kFloat).contiguous();
-  return std::vector<float>(c.data_ptr<float>(), c.data_ptr<float>() + c.numel());
+// Gradients are accumulated in the weights' own layout (GnnHostWeights: matrices as [in][out]).
+GnnHostWeights zeros_like(const GnnHostWeights& w) {
+  GnnHostWeights z = w;
+  for (auto* a : {&z.w_ih, &z.b_ih, &z.w_hh, &z.b_hh, &z.mlp_w1, &z.mlp_b1, &z.mlp_w2, &z.mlp_b2, &z.ve_w1, &z.ve_b1,
+                  &z.ve_w2, &z.ve_b2})
+    std::fill(a->begin(), a->end(), 0.0f);
+  return z;
 }
 
-PlainWeights plain_weights(const GnnWeightList& w, bool ve) {
-  GHNAS_CHECK(w.size() == (ve ? 12u : 8u), "gnn_sweeps_trainable needs ", ve ? 12 : 8, " weight tensors, got ",
-              w.size());
-  PlainWeights p;
-  p.ve = ve;
-  p.hid = w[2].size(1);
-  p.hidden = w[4].size(0);
-  // Every matrix is stored as [out, in] and kept here as [in][out].
-  p.w_ih = values(w[0].t()), p.b_ih = values(w[1]), p.w_hh = values(w[2].t()), p.b_hh = values(w[3]);
-  p.w1 = values(w[4].t()), p.b1 = values(w[5]), p.w2 = values(w[6].t()), p.b2 = values(w[7]);
-  if (ve) {
-    GHNAS_CHECK(w[8].size(0) == p.hidden, "the two message MLPs must have the same hidden width");
-    p.v_w1 = values(w[8].t()), p.v_b1 = values(w[9]), p.v_w2 = values(w[10].t()), p.v_b2 = values(w[11]);
-  }
-  return p;
+// The arrays in GnnWeightList order.
+std::vector<std::vector<float>*> arrays(GnnHostWeights& w) {
+  std::vector<std::vector<float>*> a = {&w.w_ih, &w.b_ih, &w.w_hh, &w.b_hh, &w.mlp_w1, &w.mlp_b1, &w.mlp_w2, &w.mlp_b2};
+  if (w.ve) a.insert(a.end(), {&w.ve_w1, &w.ve_b1, &w.ve_w2, &w.ve_b2});
+  return a;
 }
 
 // What the reverse sweep reads about one node's update in one sweep, as offsets into its record:
@@ -96,9 +64,9 @@ void mlp_forward(const float* x, const std::vector<float>& w1, const std::vector
 }
 
 // The forward sweep of one shard, as the inference kernel computes it, recording each node.
-void record_sweep(float* h, std::int64_t rows, const SweepPlan& plan, const PlainWeights& w, const TapeLayout& t,
+void record_sweep(float* h, std::int64_t rows, const SweepPlan& plan, const GnnHostWeights& w, const TapeLayout& t,
                   float* tape, float* table) {
-  const std::int64_t hid = w.hid, hidden = w.hidden;
+  const std::int64_t hid = w.hid, hidden = w.mlp_hidden;
   std::vector<float> gi(3 * hid), gh(3 * hid), a1(hidden);
   const auto* nodes = plan.nodes.data_ptr<std::int64_t>();
   const auto* begin = plan.msg_begin.data_ptr<std::int64_t>();
@@ -123,9 +91,10 @@ void record_sweep(float* h, std::int64_t rows, const SweepPlan& plan, const Plai
         rec[t.h_new + j] = hv[j];
       }
       if (s + 1 == steps) continue;  // nothing reads the last step's messages
-      mlp_forward(hv, w.w1, w.b1, w.w2, w.b2, hid, hidden, rec + t.pre1, rec + t.pre2, a1.data(), table + row * hid);
+      mlp_forward(hv, w.mlp_w1, w.mlp_b1, w.mlp_w2, w.mlp_b2, hid, hidden, rec + t.pre1, rec + t.pre2, a1.data(),
+                  table + row * hid);
       if (w.ve)
-        mlp_forward(hv, w.v_w1, w.v_b1, w.v_w2, w.v_b2, hid, hidden, rec + t.ve_pre1, rec + t.ve_pre2, a1.data(),
+        mlp_forward(hv, w.ve_w1, w.ve_b1, w.ve_w2, w.ve_b2, hid, hidden, rec + t.ve_pre1, rec + t.ve_pre2, a1.data(),
                     table + (rows + row) * hid);
     }
   }
@@ -172,9 +141,9 @@ void mlp_backward(const float* x, const float* pre1, const float* pre2, const fl
 
 // The reverse of record_sweep. grad_h holds the gradient of the shard's states after the sweep
 // and is left holding the gradient of the states before it; weight gradients add to g.
-void reverse_sweep(float* grad_h, std::int64_t rows, const SweepPlan& plan, const PlainWeights& w, const TapeLayout& t,
-                   const float* tape, PlainWeights& g) {
-  const std::int64_t hid = w.hid, hidden = w.hidden;
+void reverse_sweep(float* grad_h, std::int64_t rows, const SweepPlan& plan, const GnnHostWeights& w,
+                   const TapeLayout& t, const float* tape, GnnHostWeights& g) {
+  const std::int64_t hid = w.hid, hidden = w.mlp_hidden;
   // Gradients of the message table's rows, filled by the receivers, which come later in the sweep
   // and so earlier here.
   std::vector<float> grad_table((w.ve ? 2 : 1) * rows * hid, 0.0f);
@@ -191,11 +160,11 @@ void reverse_sweep(float* grad_h, std::int64_t rows, const SweepPlan& plan, cons
       float* gv = grad_h + row * hid;
       std::copy(gv, gv + hid, g_new.begin());
       if (s + 1 < steps) {
-        mlp_backward(rec + t.h_new, rec + t.pre1, rec + t.pre2, grad_table.data() + row * hid, w.w1, w.w2, g.w1, g.b1,
-                     g.w2, g.b2, hid, hidden, scratch.data(), g_new.data());
+        mlp_backward(rec + t.h_new, rec + t.pre1, rec + t.pre2, grad_table.data() + row * hid, w.mlp_w1, w.mlp_w2,
+                     g.mlp_w1, g.mlp_b1, g.mlp_w2, g.mlp_b2, hid, hidden, scratch.data(), g_new.data());
         if (w.ve)
-          mlp_backward(rec + t.h_new, rec + t.ve_pre1, rec + t.ve_pre2, grad_table.data() + (rows + row) * hid, w.v_w1,
-                       w.v_w2, g.v_w1, g.v_b1, g.v_w2, g.v_b2, hid, hidden, scratch.data(), g_new.data());
+          mlp_backward(rec + t.h_new, rec + t.ve_pre1, rec + t.ve_pre2, grad_table.data() + (rows + row) * hid, w.ve_w1,
+                       w.ve_w2, g.ve_w1, g.ve_b1, g.ve_w2, g.ve_b2, hid, hidden, scratch.data(), g_new.data());
       }
       // h_new = n + z (h_prev - n), n = tanh(gi_n + r gh_n), r = sigmoid(gi_r + gh_r), z likewise.
       for (std::int64_t j = 0; j < hid; ++j) {
@@ -225,7 +194,7 @@ void reverse_sweep(float* grad_h, std::int64_t rows, const SweepPlan& plan, cons
 // What the backward needs, kept alive by the autograd graph.
 struct SweepState : torch::CustomClassHolder {
   GhnBatch batch;
-  PlainWeights weights;
+  GnnHostWeights weights;
   std::vector<std::vector<float>> tapes;  // per shard: [2 sweeps][rows][layout.width]
   torch::TensorOptions x_options;
   std::vector<torch::TensorOptions> weight_options;
@@ -238,16 +207,16 @@ class TrainableSweeps : public torch::autograd::Function<TrainableSweeps> {
                                torch::TensorList weights, const GhnBatch* batch, bool ve) {
     auto state = c10::make_intrusive<SweepState>();
     state->batch = *batch;
-    state->weights = plain_weights(weights.vec(), ve);
+    state->weights = host_weights(weights.vec(), ve);
     state->x_options = x.options();
     for (const auto& w : weights) {
       state->weight_options.push_back(w.options());
       state->weight_shapes.push_back(w.sizes().vec());
     }
-    const PlainWeights& w = state->weights;
+    const GnnHostWeights& w = state->weights;
     GHNAS_CHECK(x.dim() == 2 && x.size(1) == w.hid, "gnn_sweeps_trainable: states of shape ", x.sizes(),
                 " for a GNN of width ", w.hid);
-    const TapeLayout layout(w.hid, w.hidden, w.ve);
+    const TapeLayout layout(w.hid, w.mlp_hidden, w.ve);
     auto h = x.detach().to(torch::kCPU, torch::kFloat, /*non_blocking=*/false, /*copy=*/true).contiguous();
     float* data = h.data_ptr<float>();
     const auto& shards = state->batch.shards;
@@ -272,16 +241,16 @@ class TrainableSweeps : public torch::autograd::Function<TrainableSweeps> {
                                                torch::autograd::tensor_list grad_outputs) {
     GHNAS_CHECK(!torch::GradMode::is_enabled(), "the GNN's fused CPU sweeps have no second derivative");
     const auto state = c10::static_intrusive_pointer_cast<SweepState>(ctx->saved_data["state"].toCapsule());
-    const PlainWeights& w = state->weights;
-    const TapeLayout layout(w.hid, w.hidden, w.ve);
+    const GnnHostWeights& w = state->weights;
+    const TapeLayout layout(w.hid, w.mlp_hidden, w.ve);
     auto grad_h = grad_outputs[0].to(torch::kCPU, torch::kFloat, /*non_blocking=*/false, /*copy=*/true).contiguous();
     float* data = grad_h.data_ptr<float>();
     const auto& shards = state->batch.shards;
-    std::vector<PlainWeights> grads(shards.size());
+    std::vector<GnnHostWeights> grads(shards.size());
     at::parallel_for(0, static_cast<std::int64_t>(shards.size()), 1, [&](std::int64_t s0, std::int64_t s1) {
       for (std::int64_t s = s0; s < s1; ++s) {
         const GnnShard& shard = shards[s];
-        grads[s] = w.zeros_like();
+        grads[s] = zeros_like(w);
         const float* tape = state->tapes[s].data();
         float* gs = data + shard.first_row * w.hid;
         reverse_sweep(gs, shard.num_rows, shard.backward_sweep, w, layout, tape + shard.num_rows * layout.width,
@@ -290,16 +259,17 @@ class TrainableSweeps : public torch::autograd::Function<TrainableSweeps> {
       }
     });
     for (std::size_t s = 1; s < grads.size(); ++s) {
-      const auto from = grads[s].arrays();
-      auto to = grads[0].arrays();
+      const auto from = arrays(grads[s]);
+      const auto to = arrays(grads[0]);
       for (std::size_t a = 0; a < to.size(); ++a)
         for (std::size_t i = 0; i < to[a]->size(); ++i) (*to[a])[i] += (*from[a])[i];
     }
     torch::autograd::tensor_list out = {grad_h.to(state->x_options)};
-    const auto arrays = grads[0].arrays();
-    for (std::size_t a = 0; a < arrays.size(); ++a) {
+    const auto accumulated = arrays(grads[0]);
+    for (std::size_t a = 0; a < accumulated.size(); ++a) {
       const auto& shape = state->weight_shapes[a];
-      auto g = torch::from_blob(arrays[a]->data(), {static_cast<std::int64_t>(arrays[a]->size())}, torch::kFloat);
+      auto g = torch::from_blob(accumulated[a]->data(), {static_cast<std::int64_t>(accumulated[a]->size())},
+                                torch::kFloat);
       // Matrices were accumulated as [in][out]; the weights are [out, in].
       g = shape.size() == 2 ? g.view({shape[1], shape[0]}).t() : g.view(shape);
       out.push_back(g.to(state->weight_options[a], /*non_blocking=*/false, /*copy=*/true).contiguous());

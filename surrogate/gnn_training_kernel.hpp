@@ -10,18 +10,14 @@
 
 #include <vector>
 
+#include "surrogate/gnn_inference.hpp"
 #include "surrogate/graph_batch.hpp"
 
 namespace ghnas {
 
-/// The GNN weights in the order gnn_sweeps_trainable takes them: gru.weight_ih, gru.bias_ih,
-/// gru.weight_hh, gru.bias_hh, mlp fc0 weight and bias, fc2 weight and bias, and with virtual
-/// edges the same four of mlp_ve. Any device; gradients come back on each weight's device.
-using GnnWeightList = std::vector<torch::Tensor>;
-
 /// x: [N, hid] initial node states of `batch` (a host batch: no gather tables), on any device.
 /// Returns the states after the forward and the backward sweep, on x's device, differentiable
-/// with respect to x and `weights` (once: the backward is not itself differentiable). The batch
+/// with respect to x and `weights` (in GnnWeightList order) (once: the backward is not itself differentiable). The batch
 /// is copied into the autograd graph, so it need not outlive the call.
 torch::Tensor gnn_sweeps_trainable(const torch::Tensor& x, const GhnBatch& batch, const GnnWeightList& weights,
                                    bool ve);
