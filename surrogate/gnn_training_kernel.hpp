@@ -3,8 +3,8 @@
 // (gnn_inference.hpp), which also records each node's intermediate values, and a hand-written
 // reverse sweep that turns the gradient of the final states into gradients of the initial states
 // and of every GNN weight. It is one autograd node instead of ~25 recorded tensor ops per sweep
-// step (about 300 steps per meta-batch), which on a GPU were thousands of kernel launches per
-// iteration and most of the GHN's share of a training iteration.
+// step (up to a few hundred steps per meta-batch), which on a GPU are thousands of small kernel
+// launches per iteration, forward and backward.
 
 #include <torch/torch.h>
 
