@@ -9,6 +9,7 @@
 #include <deque>
 #include <fstream>
 #include <iostream>
+#include <iterator>
 #include <limits>
 
 #include "core/error.hpp"
@@ -65,6 +66,42 @@ void apply_overrides(Architecture& arch, const GhnTrainConfig& c) {
 constexpr const char* kAdamFormatKey = "ghnas_adam_state_v1";
 
 // Archive keys may not contain '.', which parameter names do.
+// A run resumes from its last checkpoint, so the lines an interrupted run logged after that
+// checkpoint describe steps that are about to be taken again. Dropping them keeps the log one
+// line per iteration of the checkpoint's own history. A torn last line (the process died
+// mid-write) goes too; any other line the trainer cannot read is kept as it is.
+void trim_log_after(const std::string& path, std::int64_t iteration) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return;
+  const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  in.close();
+  std::string kept;
+  bool dropped = false;
+  for (std::size_t begin = 0; begin < text.size();) {
+    std::size_t end = text.find('\n', begin);
+    const bool torn = end == std::string::npos;
+    if (torn) end = text.size();
+    const std::string line = text.substr(begin, end - begin);
+    begin = end + 1;
+    const nlohmann::json j = nlohmann::json::parse(line, nullptr, /*allow_exceptions=*/false);
+    const bool readable = !j.is_discarded() && j.is_object() && j.contains("iteration") && j["iteration"].is_number();
+    if (torn || (readable && j["iteration"].get<std::int64_t>() > iteration)) {
+      dropped = true;
+      continue;
+    }
+    kept += line + "\n";
+  }
+  if (!dropped) return;
+  const std::string tmp = path + ".tmp";
+  {
+    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
+    out << kept;
+    GHNAS_CHECK_AS(FileError, out.good(), "cannot rewrite the training log '", path, "' (via '", tmp, "')");
+  }
+  GHNAS_CHECK_AS(FileError, std::rename(tmp.c_str(), path.c_str()) == 0, "cannot replace the training log '", path,
+                 "' with '", tmp, "'");
+}
+
 std::string adam_key(const std::string& name, const char* field) {
   std::string key = name;
   std::replace(key.begin(), key.end(), '.', '|');
@@ -457,6 +494,7 @@ void GhnTrainer::run(const std::string& out, const std::string& log_path, std::i
   }
   std::ofstream log;
   if (!log_path.empty()) {
+    trim_log_after(log_path, iteration_);
     log.open(log_path, std::ios::app);
     GHNAS_CHECK_AS(FileError, log.good(), "cannot write the training log '", log_path, "'");
   }

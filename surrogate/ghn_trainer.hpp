@@ -135,7 +135,8 @@ class GhnTrainer {
   /// Runs iterations until config().iterations, with meta-batches built ahead by a
   /// MetaBatchPrefetcher, a checkpoint at `out` every checkpoint_every iterations and at the
   /// end, a progress bar on stderr and, when `log_path` is not empty, one JSON line per
-  /// iteration appended to it. `stop_after` > 0 stops (with a checkpoint) after that many
+  /// iteration appended to it (lines an interrupted run wrote past the checkpoint it resumes
+  /// from are dropped first: those steps are taken again). `stop_after` > 0 stops (with a checkpoint) after that many
   /// iterations of this call.
   void run(const std::string& out, const std::string& log_path = "", std::int64_t stop_after = 0);
 
