@@ -268,10 +268,16 @@ torch::Tensor NetworkImpl::forward_ordered(const torch::Tensor& images,
 
 torch::Tensor NetworkImpl::run(const torch::Tensor& images, const std::vector<torch::Tensor>& params) const {
   check_input(images);
+  const bool channels_last = layout_ == ActivationLayout::kChannelsLast ||
+                             (layout_ == ActivationLayout::kAuto && images.device().is_cpu());
   std::vector<torch::Tensor> values(num_slots_);
   values[input_slot_] = images;
   for (const NetworkStep& step : steps_) {
     torch::Tensor out = run_step(step, values, params);
+    // Converting every 4-D output (a no-op for those already channels-last) rather than only
+    // the input: a stem convolution of 1-channel images cannot tell NCHW from NHWC and answers
+    // NCHW, and token ops reshape back to NCHW.
+    if (channels_last && out.dim() == 4) out = out.contiguous(torch::MemoryFormat::ChannelsLast);
     // A mismatch means the graph builder and the executor disagree on an op: fail loudly
     // instead of training a different network than the one described.
     const auto& expected = step.op.out_shape;

@@ -3,9 +3,13 @@
 // One warm-up run, then N timed runs of K SGD steps per implementation, alternating which goes
 // first; prints CSV with the median images/s of each and the median of the per-run ratios
 // executor / hand-written (DuckDB's benchmark runner style). Per-run numbers go to stderr.
+// The hand-written modules run channels-first (NCHW) as written; --layout sets the executor's
+// (ActivationLayout): channels-first measures what the executor itself costs, the default
+// (auto: channels-last on a CPU) what a user of ghnas gets.
 //
 //   OMP_WAIT_POLICY=passive ghnas_executor_bench [--runs 5] [--steps 4] [--batch 64] [--threads 2]
 //       [--deepnets 31 44 46] [--task fashion-mnist] [--device cpu|cuda] [--default-malloc]
+//       [--layout auto|channels-first|channels-last]
 
 #include <CLI/CLI.hpp>
 
@@ -67,6 +71,10 @@ int main(int argc, char** argv) {
   app.add_option("--task", task_name, "fashion-mnist or cifar10")->capture_default_str();
   app.add_option("--deepnets", deepnets, "indices into deepnets1m/test.json")->capture_default_str();
   app.add_option("--device", device_name, "cpu or cuda")->capture_default_str();
+  std::string layout_name = "auto";
+  app.add_option("--layout", layout_name, "the executor's activation layout (hand-written modules stay NCHW)")
+      ->check(CLI::IsMember({"auto", "channels-first", "channels-last"}))
+      ->capture_default_str();
   bool default_malloc = false;
   app.add_flag("--default-malloc", default_malloc,
                "leave glibc's allocator as it is (only set the threads), to measure what "
@@ -94,9 +102,13 @@ int main(int argc, char** argv) {
     candidates.push_back({"nasbench201 resnet cell", build_nb201_graph(cell, task), nb.ptr(),
                           [nb](const torch::Tensor& x) mutable { return nb->forward(x); }});
 
-    std::cout << "net,params,flops,max_abs_logit_diff,executor_img_s,handwritten_img_s,paired_ratio\n";
+    const ActivationLayout layout = layout_name == "auto"             ? ActivationLayout::kAuto
+                                    : layout_name == "channels-first" ? ActivationLayout::kChannelsFirst
+                                                                      : ActivationLayout::kChannelsLast;
+    std::cout << "net,layout,params,flops,max_abs_logit_diff,executor_img_s,handwritten_img_s,paired_ratio\n";
     for (auto& c : candidates) {
       Network executor(c.graph, device, /*seed=*/0);
+      executor->set_activation_layout(layout);
       c.handwritten->to(device);
       std::vector<std::pair<std::string, torch::Tensor>> params;
       for (const auto& p : executor->named_parameters()) params.emplace_back(p.key(), p.value().detach());
@@ -141,7 +153,7 @@ int main(int argc, char** argv) {
       for (std::size_t r = 0; r < exec_rates.size(); ++r) ratios.push_back(exec_rates[r] / hand_rates[r]);
       const double e = median(exec_rates), h = median(hand_rates);
       char line[256];
-      std::snprintf(line, sizeof(line), "%s,%lld,%.0f,%.2g,%.1f,%.1f,%.3f\n", c.label.c_str(),
+      std::snprintf(line, sizeof(line), "%s,%s,%lld,%.0f,%.2g,%.1f,%.1f,%.3f\n", c.label.c_str(), layout_name.c_str(),
                     static_cast<long long>(c.graph.num_params()), c.graph.flops(), diff, e, h, median(ratios));
       std::cout << line << std::flush;
     }

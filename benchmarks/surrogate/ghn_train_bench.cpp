@@ -12,6 +12,8 @@
 // and backward, GHN backward, clipping + Adam) with a device wait between them.
 // On a GPU the CUDA row is printed once per --gnn setting: the GNN's sweeps and their backward on
 // the host (the default, Ghn::set_host_gnn) or on the device.
+// --layout sets the networks' activation layout (ActivationLayout; auto is what train-ghn uses:
+// channels-last on a CPU).
 // Images are Fashion-MNIST-shaped random tensors (1x28x28) or CIFAR-10-shaped (--task cifar10),
 // so the benchmark needs no data files.
 
@@ -41,7 +43,15 @@ struct Row {
   double predict_s = 0, networks_s = 0, ghn_backward_s = 0, update_s = 0;
 };
 
-Row bench(const ghnas::GhnTrainConfig& config, int iterations, bool host_gnn) {
+// The meta-batch of iteration i, its networks in `layout`.
+ghnas::MetaBatch meta_batch(const ghnas::GhnTrainer& trainer, const ghnas::GhnTrainConfig& config, int i,
+                            ghnas::ActivationLayout layout) {
+  ghnas::MetaBatch meta = ghnas::sample_meta_batch(trainer.space(), trainer.task(), config, i, trainer.device());
+  for (auto& net : meta.nets) net->set_activation_layout(layout);
+  return meta;
+}
+
+Row bench(const ghnas::GhnTrainConfig& config, int iterations, bool host_gnn, ghnas::ActivationLayout layout) {
   ghnas::DatasetInfo info = config.task == "cifar10" ? ghnas::cifar10_info() : ghnas::fashion_mnist_info();
   // Random images of the task's shape: speed does not depend on the pixel values.
   ghnas::Dataset data = ghnas::make_synthetic_dataset(info, /*train_size=*/config.batch_size * 4,
@@ -51,7 +61,7 @@ Row bench(const ghnas::GhnTrainConfig& config, int iterations, bool host_gnn) {
   Row row;
   for (int i = 0; i <= iterations; ++i) {
     auto t0 = Clock::now();
-    ghnas::MetaBatch meta = ghnas::sample_meta_batch(trainer.space(), trainer.task(), config, i, trainer.device());
+    ghnas::MetaBatch meta = meta_batch(trainer, config, i, layout);
     const double build = seconds_since(t0);
     const ghnas::Batch batch = trainer.image_batch(i);
     t0 = Clock::now();
@@ -69,7 +79,7 @@ Row bench(const ghnas::GhnTrainConfig& config, int iterations, bool host_gnn) {
   // phases' shares, which the first pass cannot show because on a GPU they overlap.
   trainer.set_phase_timing(true);
   for (int i = 1; i <= iterations; ++i) {
-    const ghnas::MetaBatch meta = ghnas::sample_meta_batch(trainer.space(), trainer.task(), config, i, trainer.device());
+    const ghnas::MetaBatch meta = meta_batch(trainer, config, i, layout);
     const ghnas::GhnStepStats s = trainer.train_step(meta, trainer.image_batch(i));
     row.predict_s += s.predict_seconds / iterations;
     row.networks_s += s.networks_seconds / iterations;
@@ -101,30 +111,37 @@ int main(int argc, char** argv) {
       ->check(CLI::IsMember({"host", "device", "both"}))
       ->capture_default_str();
   app.add_flag("--cpu-only", cpu_only, "skip the CUDA row even when a GPU is present");
+  std::string layout_name = "auto";
+  app.add_option("--layout", layout_name, "the networks' activation layout")
+      ->check(CLI::IsMember({"auto", "channels-first", "channels-last"}))
+      ->capture_default_str();
   bool cuda_only = false;
   app.add_flag("--cuda-only", cuda_only, "skip the CPU row (on a GPU machine its figure is not the target's)");
   CLI11_PARSE(app, argc, argv);
+  const ghnas::ActivationLayout layout = layout_name == "auto" ? ghnas::ActivationLayout::kAuto
+                                         : layout_name == "channels-first" ? ghnas::ActivationLayout::kChannelsFirst
+                                                                           : ghnas::ActivationLayout::kChannelsLast;
   tbb::global_control limit(tbb::global_control::max_allowed_parallelism, static_cast<std::size_t>(config.threads));
 
-  std::printf("benchmark,device,gnn,threads,meta_batch,images,train_channels,max_cells,mean_nodes,build_s_per_iter,"
+  std::printf("benchmark,device,gnn,layout,threads,meta_batch,images,train_channels,max_cells,mean_nodes,build_s_per_iter,"
               "step_s_per_iter,reference_s_per_iter,target_s_per_iter,ghn_forward_s,networks_s,ghn_backward_s,"
               "update_s,note\n");
   auto print = [&](const char* device, const char* where, const Row& r, const char* note) {
-    std::printf("train_iteration,%s,%s,%d,%d,%lld,%d,%d,%lld,%.3f,%.3f,2.37,0.237,%.3f,%.3f,%.3f,%.3f,%s\n", device,
-                where, config.threads, config.meta_batch, static_cast<long long>(config.batch_size), config.train_channels,
+    std::printf("train_iteration,%s,%s,%s,%d,%d,%lld,%d,%d,%lld,%.3f,%.3f,2.37,0.237,%.3f,%.3f,%.3f,%.3f,%s\n", device,
+                where, layout_name.c_str(), config.threads, config.meta_batch, static_cast<long long>(config.batch_size), config.train_channels,
                 config.max_cells, static_cast<long long>(r.nodes), r.build_s, r.step_s, r.predict_s, r.networks_s,
                 r.ghn_backward_s, r.update_s, note);
     std::fflush(stdout);
   };
   if (!cuda_only) {
     config.device = "cpu";
-    print("cpu", "host", bench(config, iterations, /*host_gnn=*/true), "reference and target are H200 GPU figures; a CPU is not comparable");
+    print("cpu", "host", bench(config, iterations, /*host_gnn=*/true, layout), "reference and target are H200 GPU figures; a CPU is not comparable");
   }
   if (!cpu_only && torch::cuda::is_available()) {
     config.device = "cuda";
     for (const std::string where : {"host", "device"})
       if (gnn == "both" || gnn == where)
-        print("cuda", where.c_str(), bench(config, iterations, where == "host"),
+        print("cuda", where.c_str(), bench(config, iterations, where == "host", layout),
               "compare with the reference only on the same GPU (H200)");
   }
   return 0;

@@ -209,6 +209,64 @@ TEST_F(NetworkTest, SupplyingParametersRunsTheSameNetworkAndGradientsReachThem) 
   }
 }
 
+// Layout changes speed, not the function. In float64, where rounding cannot flip a ReLU or a
+// max-pool choice, channels-last logits and parameter gradients equal channels-first ones to 1e-9
+// on every chosen net (all ops and wiring rules) and the NAS-Bench-201 cells; in float32 (the
+// oneDNN kernels training uses) the logits agree to 1e-4. (Float32 gradients can differ by ~1%
+// on a deep net: one near-zero ReLU input that rounds the other way changes its channel's batch
+// statistics and everything upstream; channels-first float32 is no closer to float64.) Every
+// 4-D value between ops really is channels-last under kChannelsLast and kAuto on the CPU, so a
+// layout that silently stays NCHW fails here.
+TEST_F(NetworkTest, ChannelsLastRunsTheSameFunctionAsChannelsFirst) {
+  const Task task = task_by_name("fashion-mnist");
+  std::vector<std::pair<std::string, ArchGraph>> graphs;
+  for (const auto& [label, spec] : chosen_deepnets())
+    graphs.emplace_back(label, build_deepnets_graph(parse_deepnets_arch(spec), task));
+  for (const auto& cell : nb201_cells()) graphs.emplace_back(cell, build_nb201_graph(parse_nb201_arch(cell), task));
+  const torch::Tensor images = torch::randn({8, 1, 28, 28});
+  const torch::Tensor labels = torch::randint(10, {8}, torch::kInt64);
+  for (const auto& [label, g] : graphs) {
+    // Logits, then the gradient of every parameter (float64 only), and how many 4-D values
+    // were not channels-last.
+    auto run = [&, &label = label, &g = g](ActivationLayout layout, torch::ScalarType dtype, int& not_channels_last) {
+      Network net(g, torch::kCPU, /*seed=*/5);
+      net->to(dtype);
+      net->eval();  // no dropout: every run is the same function
+      net->set_activation_layout(layout);
+      int four_d = 0;
+      net->set_observer([&](const NetworkStep&, const torch::Tensor& out) {
+        if (out.dim() != 4) return;
+        ++four_d;
+        not_channels_last += !out.is_contiguous(torch::MemoryFormat::ChannelsLast);
+      });
+      const torch::Tensor logits = net->forward(images.to(dtype));
+      EXPECT_GT(four_d, 0) << label;
+      std::vector<torch::Tensor> out = {logits.detach()};
+      if (dtype != torch::kDouble) return out;
+      torch::nn::functional::cross_entropy(logits, labels).backward();
+      for (const auto& p : net->ordered_parameters()) out.push_back(p.grad().defined() ? p.grad() : torch::zeros_like(p));
+      return out;
+    };
+    auto expect_close = [&, &label = label](const std::vector<torch::Tensor>& a, const std::vector<torch::Tensor>& b,
+                                            double tolerance) {
+      ASSERT_EQ(a.size(), b.size()) << label;
+      for (std::size_t i = 0; i < a.size(); ++i) {
+        const double scale = std::max(1e-3, a[i].abs().max().item<double>());
+        EXPECT_LE((a[i] - b[i]).abs().max().item<double>(), tolerance * scale)
+            << label << (i == 0 ? ": logits" : ": gradient of " + std::to_string(i - 1) + "th parameter");
+      }
+    };
+    int first_misses = 0, last_misses = 0, auto_misses = 0, unused = 0;
+    expect_close(run(ActivationLayout::kChannelsFirst, torch::kDouble, first_misses),
+                 run(ActivationLayout::kChannelsLast, torch::kDouble, last_misses), 1e-9);
+    expect_close(run(ActivationLayout::kChannelsFirst, torch::kFloat, unused),
+                 run(ActivationLayout::kAuto, torch::kFloat, auto_misses), 1e-4);
+    EXPECT_EQ(last_misses, 0) << label;
+    EXPECT_EQ(auto_misses, 0) << label;
+    EXPECT_GT(first_misses, 0) << label << ": channels-first values should stay NCHW";
+  }
+}
+
 TEST_F(NetworkTest, MissingOrMisshapenSuppliedParametersNameTheParameter) {
   const ArchGraph g = test::small_cnn(task_by_name("fashion-mnist"));
   Network net(g);
