@@ -124,6 +124,8 @@ bench() { local name=$1; shift; echo "== $name: $*" >> "$OUT/tests_bench.txt"; t
 export GHNAS_SHARED_DIR=$PWD/.gpu-carry/shared
 bench ghn $B/benchmarks/surrogate/ghnas_surrogate_bench --device $DEVICE --threads 8 --runs 2 --predict-n 64
 bench train $B/benchmarks/surrogate/ghnas_ghn_train_bench --cuda-only --threads 8 --iterations 4
+# Channels-last networks are the CPU default (results/executor_throughput.md); is cuDNN faster too?
+bench train_nhwc $B/benchmarks/surrogate/ghnas_ghn_train_bench --cuda-only --gnn host --layout channels-last --threads 8 --iterations 4
 [ "${EXECUTOR_BENCH:-0}" = 1 ] && bench executor $B/benchmarks/evaluators/ghnas_executor_bench --device $DEVICE --runs 5 --steps 20
 
 ((SHARDS > 0)) && tar -C /tmp -czf "$OUT/ground_truth_shards.tgz" gt
