@@ -11,13 +11,13 @@
 #   SKIP_TRAIN=1 CKPT=build/ghn2.ckpt scripts/ghn_fashion_mnist.sh   # only evaluate a checkpoint
 #
 # Environment: GHNAS_BIN (default build/cli/ghnas), CKPT (default results/ghn2_fashion_mnist.ckpt),
-# ITERATIONS (3000), TRAIN_THREADS (1), EVAL_THREADS (2), LIMIT (12), TEST_IMAGES (256),
+# ITERATIONS (8000), TRAIN_THREADS (1), EVAL_THREADS (2), LIMIT (12), TEST_IMAGES (256),
 # SHARED (../shared), OUT_MD (results/ghn2_fashion_mnist.md), TRAIN_LOG (CKPT with .jsonl).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=${GHNAS_BIN:-build/cli/ghnas}
 CKPT=${CKPT:-results/ghn2_fashion_mnist.ckpt}
-ITERATIONS=${ITERATIONS:-3000}
+ITERATIONS=${ITERATIONS:-8000}
 TRAIN_THREADS=${TRAIN_THREADS:-1}
 EVAL_THREADS=${EVAL_THREADS:-2}
 LIMIT=${LIMIT:-12}
@@ -61,34 +61,41 @@ NOTES = """## Why this configuration
 - **Networks as sampled (DeepNets-1M ID, C = 32, all depths), no width or depth override.** The
   evaluation nets are C = 32, and GHN-2 builds wide tensors by tiling its 64-channel decoder
   output, so training on narrower nets (`--train-channels 8/16`) would leave the predictions for
-  the channels the test nets use largely untrained. The speed gain would be small anyway; one
-  training iteration (meta-batch 8, 64 images, 1 torch thread, 2-core machine shared with other
-  jobs at load average ~5), measured with
-  `OMP_WAIT_POLICY=passive build/benchmarks/surrogate/ghnas_ghn_train_bench --threads 1 --iterations 3 --cpu-only --train-channels C`:
-  C = 32: 12.6 s, C = 16: 9.5 s, C = 8: 5.6 s (about 4-5 s of each is the GHN itself, the rest
-  the eight networks). During the actual run the machine was busier (load average ~8): 22-28 s
-  per iteration.
+  the channels the test nets use largely untrained. The speed gain would be small anyway: when
+  this was decided, one training iteration (meta-batch 8, 64 images, 1 torch thread, 2-core
+  machine shared with other jobs at load average ~5), measured with
+  `OMP_WAIT_POLICY=passive build/benchmarks/surrogate/ghnas_ghn_train_bench --threads 1 --iterations 3 --cpu-only --train-channels C`,
+  took 12.6 s at C = 32, 9.5 s at C = 16 and 5.6 s at C = 8. Since then the GHN's own share fell
+  from 4-5 s to about 0.2 s (results/ghn2_reproduction.md), so nearly all of an iteration is the
+  eight networks, and narrower nets would save proportionally more; the argument above still
+  decides it.
 - **Schedule:** Adam lr 1e-3, weight decay 1e-5, gradient norm clipped at 5, lr x0.1 at 50% and
   75% of the configured length (ppuda: epochs 200 and 250 of 300). Meta-batches over 2,200 GHN
   nodes are redrawn (ppuda's limit).
-- **History of the shipped run (three lengths, four legs).** It was first configured for 300 iterations (lr 1e-3,
+- **History of the shipped run (four lengths, five legs).** It was first configured for 300 iterations (lr 1e-3,
   then 1e-4 from iteration 151 and 1e-5 from 226; 82 min on a busy machine) and shipped at 300.
   Each later leg resumed it with a longer `--iterations`; the schedule is a fraction of the
   configured length, so every extension is a warm restart back to lr 1e-3:
   - `--iterations 1000` (CPU): lr 1e-3 for 301-500, 1e-4 for 501-750, 1e-5 for 751-1000;
   - `--iterations 3000`: lr 1e-3 for 1001-1500, 1e-4 for 1501-2250, 1e-5 for 2251-3000. It ran on
     the CPU for 1001-1130, on an H200 for 1131-1507 (0.8-0.9 s per iteration, results/gpu_session.md),
-    then on the CPU again for 1508-3000 (`--resume --device cpu --threads 1`).
+    then on the CPU again for 1508-3000 (`--resume --device cpu --threads 1`);
+  - `--iterations 8000` (CPU, sessions f and g): lr 1e-3 for 3001-4000, 1e-4 for 4001-6000, 1e-5
+    for 6001-8000. The shipped checkpoint is iteration 5,280 of it (lr 1e-4), so running this
+    script without SKIP_TRAIN finishes that schedule. From iteration 4,491 on, the networks ran
+    with channels-last activations (results/executor_throughput.md) and 2 threads: 3.4 s per
+    iteration, against 4-8 s before with 1 thread.
   On a quiet machine a CPU iteration took 4-7 s (1 thread; the log's `seconds`), 13-40 s while
   builds and tests shared the two cores. The `lr` column of the curve above shows which leg each
   row belongs to.
 - **What limits the result:** length. ppuda trains 300 epochs of ~700 iterations (~210,000
-  iterations) on a GPU; this run has 3,000 iterations, about 1.4% of that, so the GHN is far from
+  iterations) on a GPU; this run has 5,280 iterations, about 2.5% of that, so the GHN is far from
   converged and the numbers above measure an early checkpoint, not GHN-2's capacity. The ID mean
-  was 28.0% at 300 iterations and 39.6% at 1,000 (earlier versions of this file); the table above
-  is the 3,000-iteration checkpoint. `train-ghn --resume` continues the run exactly (same
+  was 28.0% at 300 iterations, 39.6% at 1,000 and 59.4% at 3,000 (earlier versions of this file);
+  the table above is the 5,280-iteration checkpoint. `train-ghn --resume` continues the run exactly (same
   architectures, images and schedule as an uninterrupted run), on CUDA too (`--device cuda`), and
-  a GPU session trains about six times faster per iteration than this CPU.
+  a GPU session trains about four times faster per iteration than this CPU (0.8-0.9 s on an H200
+  against 3.4 s here since session g).
 - **BN-free networks** get no better than random init. Batch norm rescales whatever the GHN
   predicts, and the ID sampler drops it only in small nets (half of those with at most 5 layers
   and few steps: ../shared/deepnets1m/README.md), so a short run teaches the GHN little about the
