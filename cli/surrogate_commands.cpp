@@ -107,6 +107,7 @@ struct TrainGhnArgs {
   std::int64_t iterations = 0, stop_after = 0;
   double epochs = 0;
   bool resume = false;
+  int network_workers = 0;
 };
 
 void add_train_ghn(CLI::App& app, Actions& actions) {
@@ -135,6 +136,10 @@ void add_train_ghn(CLI::App& app, Actions& actions) {
       ->check(CLI::PositiveNumber);
   auto* threads_opt = cmd->add_option("--threads", c.threads, "torch threads (graph building runs on its own thread)")
                           ->capture_default_str()->check(CLI::PositiveNumber);
+  cmd->add_option("--network-workers", ta->network_workers,
+                  "on a CPU, how many of a meta-batch's networks run at once, each with threads/N torch threads "
+                  "(0: as many as --threads; the step is the same up to float rounding)")
+      ->capture_default_str()->check(CLI::NonNegativeNumber);
   cmd->add_option("--seed", c.seed, "seeds the GHN, the architectures, images and augmentation")->capture_default_str();
   cmd->add_option("--meta-batch", c.meta_batch, "architectures per iteration")->capture_default_str()
       ->check(CLI::PositiveNumber);
@@ -184,6 +189,7 @@ void add_train_ghn(CLI::App& app, Actions& actions) {
                 << " iterations (" << per_epoch << " per epoch), config " << trainer->config().to_json().dump()
                 << "\n";
     }
+    trainer->set_network_workers(ta->network_workers);
     tbb::global_control limit(tbb::global_control::max_allowed_parallelism,
                               static_cast<std::size_t>(std::max(2, trainer->config().threads)));
     trainer->run(ta->out, ta->log, ta->stop_after);

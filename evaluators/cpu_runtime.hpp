@@ -16,4 +16,21 @@ namespace ghnas {
 /// op down by an order of magnitude.
 void configure_cpu_runtime(int threads);
 
+/// For its lifetime, the calling thread's torch ops use `threads` intra-op threads; other
+/// threads keep theirs. torch::set_num_threads cannot do this: its count is process-wide and is
+/// re-applied to each thread on that thread's first parallel op. Work that runs k at once (the
+/// networks of a GHN meta-batch) gives each of its k threads 1/k of the cores this way instead
+/// of k x the cores. Effective where LibTorch parallelises with the OpenMP runtime that ghnas
+/// links (Debian's LibTorch); elsewhere (PyTorch's wheels bring their own) a no-op.
+class IntraOpThreadsScope {
+ public:
+  explicit IntraOpThreadsScope(int threads);
+  ~IntraOpThreadsScope();
+  IntraOpThreadsScope(const IntraOpThreadsScope&) = delete;
+  IntraOpThreadsScope& operator=(const IntraOpThreadsScope&) = delete;
+
+ private:
+  int previous_ = 0;  // 0: nothing to restore
+};
+
 }  // namespace ghnas

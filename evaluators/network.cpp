@@ -109,6 +109,13 @@ std::pair<std::vector<std::string>, std::string> split_name(const std::string& n
 
 }  // namespace
 
+ActivationLayout activation_layout_from_name(const std::string& name) {
+  if (name == "auto") return ActivationLayout::kAuto;
+  if (name == "channels-first") return ActivationLayout::kChannelsFirst;
+  if (name == "channels-last") return ActivationLayout::kChannelsLast;
+  throw ConfigError("unknown activation layout '" + name + "' (auto, channels-first or channels-last)");
+}
+
 NetworkImpl::NetworkImpl(const ArchGraph& graph, torch::Device device, std::uint64_t seed)
     : task_(graph.task()), device_(device) {
   const std::size_t n = graph.num_nodes();
@@ -385,6 +392,13 @@ torch::Tensor NetworkImpl::run_step(const NetworkStep& step, std::vector<torch::
     case OpKind::kFlatten:
       return x.flatten(/*start_dim=*/1);
     case OpKind::kDropout:
+      if (dropout_generator_ && is_training() && n.dropout > 0) {
+        // F::dropout's computation (keep with probability 1 - p, scale by 1 / (1 - p)) with the
+        // masks from this network's own generator.
+        const double keep = 1.0 - n.dropout;
+        if (keep <= 0.0) return x.mul(0);
+        return x * torch::empty_like(x).bernoulli_(keep, *dropout_generator_).div_(keep);
+      }
       return F::dropout(x, F::DropoutFuncOptions().p(n.dropout).training(is_training()));
     case OpKind::kInput:
       break;

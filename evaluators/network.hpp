@@ -9,6 +9,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <string>
 #include <unordered_map>
 #include <utility>
@@ -28,6 +29,10 @@ enum class ActivationLayout {
   kChannelsFirst,  ///< NCHW: what the ops produce from NCHW images
   kChannelsLast,   ///< NHWC: every 4-D value is made channels-last once, where it is produced
 };
+
+/// "auto", "channels-first" or "channels-last" (command-line spellings); throws ConfigError
+/// for anything else.
+ActivationLayout activation_layout_from_name(const std::string& name);
 
 /// One op of the compiled program.
 struct NetworkStep {
@@ -89,6 +94,11 @@ class NetworkImpl : public torch::nn::Module {
   void set_activation_layout(ActivationLayout layout) { layout_ = layout; }
   ActivationLayout activation_layout() const { return layout_; }
 
+  /// Dropout draws its masks from `generator` (a generator of the network's device) instead of
+  /// torch's global one: networks that run at once on several threads then draw the same masks
+  /// in every run, whichever thread gets there first.
+  void set_dropout_generator(at::Generator generator) { dropout_generator_ = std::move(generator); }
+
   /// Indices into param_specs() of the weights of the convolutions and linear layers that run:
   /// the layers that zero-cost proxies sum over.
   std::vector<std::size_t> layer_weight_indices() const;
@@ -126,6 +136,7 @@ class NetworkImpl : public torch::nn::Module {
   StepObserver observer_;
   bool bypass_batch_norm_ = false;
   ActivationLayout layout_ = ActivationLayout::kAuto;
+  std::optional<at::Generator> dropout_generator_;  // none: torch's global generator
 };
 
 TORCH_MODULE(Network);

@@ -145,6 +145,16 @@ class GhnTrainer {
   /// Times the phases of each train_step (GhnStepStats). It waits for the device at every phase
   /// boundary, which takes away the overlap of CPU and GPU work: for benchmarks, not training.
   void set_phase_timing(bool on) { phase_timing_ = on; }
+  /// How many of a meta-batch's networks run at once, each on its own thread with
+  /// threads / workers intra-op threads (0, the default: `threads` workers on a CPU with two or
+  /// more threads, else 1). A 64-image pass of a DeepNets-1M net is too small to keep two cores
+  /// busy, so on the CPU two networks at once on one core each beat one network on two cores
+  /// (results/ghn2_reproduction.md). On a GPU the networks run one after another whatever this
+  /// says: autograd runs every CUDA backward op on one thread. The step is the same for every
+  /// setting up to float rounding: each network's dropout draws from its own generator.
+  void set_network_workers(int workers);
+  /// The number of workers train_step uses (the setting resolved for this device and threads).
+  int network_workers() const;
   /// Mean cross-entropy of `meta` on `batch` with the current weights, without gradients.
   double meta_batch_loss(const MetaBatch& meta, const Batch& batch);
 
@@ -182,6 +192,7 @@ class GhnTrainer {
   std::int64_t skipped_ = 0;
   double wall_seconds_ = 0.0;
   bool phase_timing_ = false;
+  int network_workers_ = 0;  // 0: automatic
   std::string last_state_file_;
   // Cache of the current epoch's image order.
   mutable std::int64_t order_epoch_ = -1;

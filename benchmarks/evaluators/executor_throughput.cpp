@@ -102,9 +102,7 @@ int main(int argc, char** argv) {
     candidates.push_back({"nasbench201 resnet cell", build_nb201_graph(cell, task), nb.ptr(),
                           [nb](const torch::Tensor& x) mutable { return nb->forward(x); }});
 
-    const ActivationLayout layout = layout_name == "auto"             ? ActivationLayout::kAuto
-                                    : layout_name == "channels-first" ? ActivationLayout::kChannelsFirst
-                                                                      : ActivationLayout::kChannelsLast;
+    const ActivationLayout layout = activation_layout_from_name(layout_name);
     std::cout << "net,layout,params,flops,max_abs_logit_diff,executor_img_s,handwritten_img_s,paired_ratio\n";
     for (auto& c : candidates) {
       Network executor(c.graph, device, /*seed=*/0);

@@ -13,7 +13,8 @@
 // On a GPU the CUDA row is printed once per --gnn setting: the GNN's sweeps and their backward on
 // the host (the default, Ghn::set_host_gnn) or on the device.
 // --layout sets the networks' activation layout (ActivationLayout; auto is what train-ghn uses:
-// channels-last on a CPU).
+// channels-last on a CPU); --network-workers how many networks run at once on a CPU (0, what
+// train-ghn uses: one per thread).
 // Images are Fashion-MNIST-shaped random tensors (1x28x28) or CIFAR-10-shaped (--task cifar10),
 // so the benchmark needs no data files.
 
@@ -39,6 +40,7 @@ double seconds_since(Clock::time_point t0) { return std::chrono::duration<double
 struct Row {
   double build_s = 0, step_s = 0, loss = 0;
   std::int64_t nodes = 0;
+  int workers = 1;  // networks run at once
   // The same iterations again with the phases timed (GhnStepStats), seconds per iteration.
   double predict_s = 0, networks_s = 0, ghn_backward_s = 0, update_s = 0;
 };
@@ -51,14 +53,17 @@ ghnas::MetaBatch meta_batch(const ghnas::GhnTrainer& trainer, const ghnas::GhnTr
   return meta;
 }
 
-Row bench(const ghnas::GhnTrainConfig& config, int iterations, bool host_gnn, ghnas::ActivationLayout layout) {
+Row bench(const ghnas::GhnTrainConfig& config, int iterations, bool host_gnn, ghnas::ActivationLayout layout,
+          int network_workers) {
   ghnas::DatasetInfo info = config.task == "cifar10" ? ghnas::cifar10_info() : ghnas::fashion_mnist_info();
   // Random images of the task's shape: speed does not depend on the pixel values.
   ghnas::Dataset data = ghnas::make_synthetic_dataset(info, /*train_size=*/config.batch_size * 4,
                                                       /*val_size=*/0, /*test_size=*/0, /*seed=*/0);
   ghnas::GhnTrainer trainer(config, std::move(data));
   trainer.ghn()->set_host_gnn(host_gnn);
+  trainer.set_network_workers(network_workers);
   Row row;
+  row.workers = trainer.network_workers();
   for (int i = 0; i <= iterations; ++i) {
     auto t0 = Clock::now();
     ghnas::MetaBatch meta = meta_batch(trainer, config, i, layout);
@@ -115,33 +120,35 @@ int main(int argc, char** argv) {
   app.add_option("--layout", layout_name, "the networks' activation layout")
       ->check(CLI::IsMember({"auto", "channels-first", "channels-last"}))
       ->capture_default_str();
+  int network_workers = 0;
+  app.add_option("--network-workers", network_workers,
+                 "networks of a meta-batch run at once on the CPU (GhnTrainer::set_network_workers; 0: automatic)")
+      ->capture_default_str();
   bool cuda_only = false;
   app.add_flag("--cuda-only", cuda_only, "skip the CPU row (on a GPU machine its figure is not the target's)");
   CLI11_PARSE(app, argc, argv);
-  const ghnas::ActivationLayout layout = layout_name == "auto" ? ghnas::ActivationLayout::kAuto
-                                         : layout_name == "channels-first" ? ghnas::ActivationLayout::kChannelsFirst
-                                                                           : ghnas::ActivationLayout::kChannelsLast;
+  const ghnas::ActivationLayout layout = ghnas::activation_layout_from_name(layout_name);
   tbb::global_control limit(tbb::global_control::max_allowed_parallelism, static_cast<std::size_t>(config.threads));
 
-  std::printf("benchmark,device,gnn,layout,threads,meta_batch,images,train_channels,max_cells,mean_nodes,build_s_per_iter,"
+  std::printf("benchmark,device,gnn,layout,threads,network_workers,meta_batch,images,train_channels,max_cells,mean_nodes,build_s_per_iter,"
               "step_s_per_iter,reference_s_per_iter,target_s_per_iter,ghn_forward_s,networks_s,ghn_backward_s,"
               "update_s,note\n");
   auto print = [&](const char* device, const char* where, const Row& r, const char* note) {
-    std::printf("train_iteration,%s,%s,%s,%d,%d,%lld,%d,%d,%lld,%.3f,%.3f,2.37,0.237,%.3f,%.3f,%.3f,%.3f,%s\n", device,
-                where, layout_name.c_str(), config.threads, config.meta_batch, static_cast<long long>(config.batch_size), config.train_channels,
+    std::printf("train_iteration,%s,%s,%s,%d,%d,%d,%lld,%d,%d,%lld,%.3f,%.3f,2.37,0.237,%.3f,%.3f,%.3f,%.3f,%s\n", device,
+                where, layout_name.c_str(), config.threads, r.workers, config.meta_batch, static_cast<long long>(config.batch_size), config.train_channels,
                 config.max_cells, static_cast<long long>(r.nodes), r.build_s, r.step_s, r.predict_s, r.networks_s,
                 r.ghn_backward_s, r.update_s, note);
     std::fflush(stdout);
   };
   if (!cuda_only) {
     config.device = "cpu";
-    print("cpu", "host", bench(config, iterations, /*host_gnn=*/true, layout), "reference and target are H200 GPU figures; a CPU is not comparable");
+    print("cpu", "host", bench(config, iterations, /*host_gnn=*/true, layout, network_workers), "reference and target are H200 GPU figures; a CPU is not comparable");
   }
   if (!cpu_only && torch::cuda::is_available()) {
     config.device = "cuda";
     for (const std::string where : {"host", "device"})
       if (gnn == "both" || gnn == where)
-        print("cuda", where.c_str(), bench(config, iterations, where == "host", layout),
+        print("cuda", where.c_str(), bench(config, iterations, where == "host", layout, network_workers),
               "compare with the reference only on the same GPU (H200)");
   }
   return 0;

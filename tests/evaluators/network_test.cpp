@@ -2,12 +2,16 @@
 // DeepNets-1M and NAS-Bench-201 networks, gradients into supplied (GHN-predicted) tensors, and
 // the less common ops against computations written out by hand.
 
+#include <ATen/CPUGeneratorImpl.h>
+#include <ATen/Parallel.h>
 #include <gtest/gtest.h>
+#include <torch/version.h>
 
 #include <cmath>
 #include <fstream>
 #include <functional>
 #include <map>
+#include <thread>
 
 #include "core/error.hpp"
 #include "core/json_io.hpp"
@@ -449,6 +453,70 @@ TEST_F(NetworkTest, DropoutRunsOnlyInTraining) {
   EXPECT_GT(zeros, 0.3);
   EXPECT_LT(zeros, 0.7);
   EXPECT_TRUE(torch::allclose(y.max(), torch::tensor(2.f)));  // survivors scaled by 1/(1-p)
+}
+
+TEST_F(NetworkTest, DropoutWithItsOwnGeneratorIsReproducibleOnAnyThread) {
+  Task task{"tiny", 4, 2, 2, 16, false};
+  GraphBuilder b(task);
+  auto f = b.flatten(b.input());
+  OpNode drop;
+  drop.kind = OpKind::kDropout;
+  drop.dropout = 0.5;
+  drop.out_shape = {16};
+  const ArchGraph graph = b.finish(b.node(drop, {f}));
+  const torch::Tensor x = torch::ones({64, 4, 2, 2});
+  auto masked = [&](std::uint64_t seed) {
+    Network net(graph);
+    net->train();
+    net->set_dropout_generator(at::detail::createCPUGenerator(seed));
+    return net->forward(x);
+  };
+  const torch::Tensor a = masked(7);
+  // The global generator's state does not matter, nor which thread runs the network.
+  torch::manual_seed(123);
+  torch::Tensor on_thread;
+  std::thread t([&] { on_thread = masked(7); });
+  t.join();
+  EXPECT_TRUE(torch::equal(a, on_thread));
+  EXPECT_FALSE(torch::equal(a, masked(8)));
+  const double zeros = (a == 0).sum().item<double>() / a.numel();
+  EXPECT_GT(zeros, 0.3);
+  EXPECT_LT(zeros, 0.7);
+  EXPECT_TRUE(torch::allclose(a.max(), torch::tensor(2.f)));  // survivors scaled by 1/(1-p)
+  // Evaluation mode ignores the generator.
+  Network net(graph);
+  net->set_dropout_generator(at::detail::createCPUGenerator(7));
+  net->eval();
+  EXPECT_TRUE(torch::equal(net->forward(x), x.flatten(1)));
+}
+
+TEST(IntraOpThreadsScope, SetsTheCallingThreadsCountOnly) {
+  configure_cpu_runtime(2);
+  const int main_threads = at::get_num_threads();
+  int inside = 0, after_op = 0, restored = 0;
+  std::thread worker([&] {
+    const int before = at::get_num_threads();
+    {
+      IntraOpThreadsScope scope(1);
+      inside = at::get_num_threads();
+      // A parallel op on a fresh thread is where LibTorch would re-apply its process-wide count.
+      (void)(torch::rand({1 << 20}) + 1).sum().item<float>();
+      after_op = at::get_num_threads();
+    }
+    restored = at::get_num_threads() == before ? 1 : 0;
+  });
+  worker.join();
+  EXPECT_EQ(at::get_num_threads(), main_threads);
+#if defined(TORCH_VERSION_MAJOR) && TORCH_VERSION_MAJOR < 2
+  // Debian's LibTorch parallelises with the OpenMP runtime ghnas links, so the scope applies.
+  EXPECT_EQ(inside, 1);
+  EXPECT_EQ(after_op, 1);
+#else
+  if (inside != 1) GTEST_SKIP() << "this LibTorch brings its own OpenMP runtime; the scope is a no-op";
+  EXPECT_EQ(after_op, 1);
+#endif
+  EXPECT_EQ(restored, 1);
+  EXPECT_THROW(IntraOpThreadsScope(0), ConfigError);
 }
 
 TEST_F(NetworkTest, SliceZerosAndPoolsFollowTheReferenceSemantics) {

@@ -114,6 +114,52 @@ TEST(GhnTrainer, ResumeTakesTheSameNextStep) {
   }
 }
 
+// The GHN's gradient after one step, flattened.
+torch::Tensor gradient_of(Ghn& ghn) {
+  std::vector<torch::Tensor> parts;
+  for (const auto& p : ghn->parameters())
+    parts.push_back(p.grad().defined() ? p.grad().flatten() : torch::zeros({p.numel()}));
+  return torch::cat(parts);
+}
+
+TEST(GhnTrainer, NetworksRunAtOnceTakeTheSameStep) {
+  GhnTrainConfig c = small_config();
+  c.meta_batch = 4;
+  GhnTrainer one(c, small_data()), two(c, small_data());
+  one.set_network_workers(1);
+  two.set_network_workers(2);
+  ASSERT_EQ(one.network_workers(), 1);
+  ASSERT_EQ(two.network_workers(), 2);
+  EXPECT_THROW(one.set_network_workers(-1), ConfigError);
+  // A meta-batch with a dropout classifier: its masks must not depend on which thread draws first.
+  std::int64_t it = 0;
+  auto has_dropout = [](const MetaBatch& m) {
+    for (const auto& g : m.graphs)
+      for (std::size_t v = 0; v < g.num_nodes(); ++v)
+        if (g.node(v).kind == OpKind::kDropout) return true;
+    return false;
+  };
+  MetaBatch meta = sample_meta_batch(one.space(), one.task(), c, it, one.device());
+  while (!has_dropout(meta) && it < 60) meta = sample_meta_batch(one.space(), one.task(), c, ++it, one.device());
+  ASSERT_TRUE(has_dropout(meta)) << "no meta-batch with dropout in 60 draws";
+  const Batch batch = one.image_batch(it);
+  const GhnStepStats a = one.train_step(meta, batch);
+  const GhnStepStats b = two.train_step(meta, batch);
+  ASSERT_FALSE(a.skipped);
+  ASSERT_FALSE(b.skipped);
+  // One and two intra-op threads round differently; nothing else may differ.
+  EXPECT_NEAR(a.loss, b.loss, 1e-5 * a.loss);
+  EXPECT_NEAR(a.accuracy, b.accuracy, 1e-9);
+  const torch::Tensor ga = gradient_of(one.ghn()), gb = gradient_of(two.ghn());
+  EXPECT_GT(ga.norm().item<double>(), 0.0);
+  EXPECT_LT((ga - gb).norm().item<double>(), 1e-4 * ga.norm().item<double>());
+  // A second concurrent trainer takes the same step to the bit, whichever thread ran which net.
+  GhnTrainer again(c, small_data());
+  again.set_network_workers(2);
+  EXPECT_EQ(again.train_step(meta, batch).loss, b.loss);
+  EXPECT_TRUE(torch::equal(gradient_of(again.ghn()), gb));
+}
+
 TEST(GhnTrainer, NonFiniteBatchIsSkippedAndCounted) {
   GhnTrainer trainer(small_config(), small_data());
   const MetaBatch meta = sample_meta_batch(trainer.space(), trainer.task(), trainer.config(), 0, trainer.device());
