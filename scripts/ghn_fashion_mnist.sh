@@ -80,22 +80,23 @@ NOTES = """## Why this configuration
   - `--iterations 3000`: lr 1e-3 for 1001-1500, 1e-4 for 1501-2250, 1e-5 for 2251-3000. It ran on
     the CPU for 1001-1130, on an H200 for 1131-1507 (0.8-0.9 s per iteration, results/gpu_session.md),
     then on the CPU again for 1508-3000 (`--resume --device cpu --threads 1`);
-  - `--iterations 8000` (CPU, sessions f and g): lr 1e-3 for 3001-4000, 1e-4 for 4001-6000, 1e-5
-    for 6001-8000. The shipped checkpoint is iteration 5,280 of it (lr 1e-4), so running this
+  - `--iterations 8000` (CPU, sessions f, g and h): lr 1e-3 for 3001-4000, 1e-4 for 4001-6000,
+    1e-5 for 6001-8000. The shipped checkpoint is iteration 7,500 of it (lr 1e-5), so running this
     script without SKIP_TRAIN finishes that schedule. From iteration 4,491 on, the networks ran
     with channels-last activations (results/executor_throughput.md) and 2 threads: 3.4 s per
-    iteration, against 4-8 s before with 1 thread.
+    iteration, against 4-8 s before with 1 thread; from 5,611 on, two networks at once on one
+    core each (`--network-workers`, results/ghn2_reproduction.md): 2.2 s per iteration.
   On a quiet machine a CPU iteration took 4-7 s (1 thread; the log's `seconds`), 13-40 s while
   builds and tests shared the two cores. The `lr` column of the curve above shows which leg each
   row belongs to.
 - **What limits the result:** length. ppuda trains 300 epochs of ~700 iterations (~210,000
-  iterations) on a GPU; this run has 5,280 iterations, about 2.5% of that, so the GHN is far from
+  iterations) on a GPU; this run has 7,500 iterations, about 3.6% of that, so the GHN is far from
   converged and the numbers above measure an early checkpoint, not GHN-2's capacity. The ID mean
-  was 28.0% at 300 iterations, 39.6% at 1,000 and 59.4% at 3,000 (earlier versions of this file);
-  the table above is the 5,280-iteration checkpoint. `train-ghn --resume` continues the run exactly (same
+  was 28.0% at 300 iterations, 39.6% at 1,000, 59.4% at 3,000 and 69.3% at 5,280 (earlier
+  versions of this file); the table above is the 7,500-iteration checkpoint. `train-ghn --resume` continues the run exactly (same
   architectures, images and schedule as an uninterrupted run), on CUDA too (`--device cuda`), and
-  a GPU session trains about four times faster per iteration than this CPU (0.8-0.9 s on an H200
-  against 3.4 s here since session g).
+  a GPU session trains 2-3 times faster per iteration than this CPU (0.8-0.9 s on an H200
+  against 2.2 s here since session h).
 - **BN-free networks** get no better than random init. Batch norm rescales whatever the GHN
   predicts, and the ID sampler drops it only in small nets (half of those with at most 5 layers
   and few steps: ../shared/deepnets1m/README.md), so a short run teaches the GHN little about the
