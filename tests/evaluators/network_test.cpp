@@ -435,7 +435,8 @@ TEST_F(NetworkTest, BatchNormUsesBatchStatisticsInEvaluation) {
   EXPECT_FALSE(torch::allclose(alone, out.slice(0, 0, 2), 1e-3, 1e-3));
 }
 
-TEST_F(NetworkTest, DropoutRunsOnlyInTraining) {
+// Flatten (4, 2, 2) and dropout with p = 0.5: all-ones inputs show the mask and the scaling.
+ArchGraph dropout_graph() {
   Task task{"tiny", 4, 2, 2, 16, false};
   GraphBuilder b(task);
   auto f = b.flatten(b.input());
@@ -443,7 +444,11 @@ TEST_F(NetworkTest, DropoutRunsOnlyInTraining) {
   drop.kind = OpKind::kDropout;
   drop.dropout = 0.5;
   drop.out_shape = {16};
-  Network net(b.finish(b.node(drop, {f})));
+  return b.finish(b.node(drop, {f}));
+}
+
+TEST_F(NetworkTest, DropoutRunsOnlyInTraining) {
+  Network net(dropout_graph());
   const torch::Tensor x = torch::ones({64, 4, 2, 2});
   net->eval();
   EXPECT_TRUE(torch::equal(net->forward(x), x.flatten(1)));
@@ -456,14 +461,7 @@ TEST_F(NetworkTest, DropoutRunsOnlyInTraining) {
 }
 
 TEST_F(NetworkTest, DropoutWithItsOwnGeneratorIsReproducibleOnAnyThread) {
-  Task task{"tiny", 4, 2, 2, 16, false};
-  GraphBuilder b(task);
-  auto f = b.flatten(b.input());
-  OpNode drop;
-  drop.kind = OpKind::kDropout;
-  drop.dropout = 0.5;
-  drop.out_shape = {16};
-  const ArchGraph graph = b.finish(b.node(drop, {f}));
+  const ArchGraph graph = dropout_graph();
   const torch::Tensor x = torch::ones({64, 4, 2, 2});
   auto masked = [&](std::uint64_t seed) {
     Network net(graph);
