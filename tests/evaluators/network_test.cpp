@@ -216,7 +216,9 @@ TEST_F(NetworkTest, SupplyingParametersRunsTheSameNetworkAndGradientsReachThem) 
 // Layout changes speed, not the function. In float64, where rounding cannot flip a ReLU or a
 // max-pool choice, channels-last logits and parameter gradients equal channels-first ones to 1e-9
 // on every chosen net (all ops and wiring rules) and the NAS-Bench-201 cells; in float32 (the
-// oneDNN kernels training uses) the logits agree to 1e-4. (Float32 gradients can differ by ~1%
+// oneDNN kernels training uses) the logits agree to about 1e-4 of their largest value (1.1e-4 for
+// test[4] on a CPU without AVX-512, whose kernels sum in another order), so the check allows
+// 1e-3; a value read in the wrong layout is off by O(1). (Float32 gradients can differ by ~1%
 // on a deep net: one near-zero ReLU input that rounds the other way changes its channel's batch
 // statistics and everything upstream; channels-first float32 is no closer to float64.) Every
 // 4-D value between ops really is channels-last under kChannelsLast and kAuto on the CPU, so a
@@ -264,7 +266,7 @@ TEST_F(NetworkTest, ChannelsLastRunsTheSameFunctionAsChannelsFirst) {
     expect_close(run(ActivationLayout::kChannelsFirst, torch::kDouble, first_misses),
                  run(ActivationLayout::kChannelsLast, torch::kDouble, last_misses), 1e-9);
     expect_close(run(ActivationLayout::kChannelsFirst, torch::kFloat, unused),
-                 run(ActivationLayout::kAuto, torch::kFloat, auto_misses), 1e-4);
+                 run(ActivationLayout::kAuto, torch::kFloat, auto_misses), 1e-3);
     EXPECT_EQ(last_misses, 0) << label;
     EXPECT_EQ(auto_misses, 0) << label;
     EXPECT_GT(first_misses, 0) << label << ": channels-first values should stay NCHW";
