@@ -26,7 +26,7 @@ void add_space_commands(CLI::App& app, Actions& actions);
 void add_storage_commands(CLI::App& app, Actions& actions);
 /// train, ground-truth, proxies, latency (cli/evaluators_commands.cpp).
 void add_evaluators_commands(CLI::App& app, Actions& actions);
-/// import-ghn2, embed, predict-params, train-ghn, eval-ghn (cli/surrogate_commands.cpp).
+/// import-ghn2, average-ghn, embed, predict-params, train-ghn, eval-ghn (cli/surrogate_commands.cpp).
 void add_surrogate_commands(CLI::App& app, Actions& actions);
 /// fit-heads, predict (cli/heads_commands.cpp).
 void add_heads_commands(CLI::App& app, Actions& actions);

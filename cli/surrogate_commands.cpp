@@ -313,6 +313,34 @@ void add_surrogate_commands(CLI::App& app, Actions& actions) {
     return 0;
   });
 
+  // ---- average-ghn
+  struct AverageArgs {
+    std::vector<std::string> checkpoints;
+    std::string out;
+  };
+  auto aa = std::make_shared<AverageArgs>();
+  auto* avg = app.add_subcommand(
+      "average-ghn",
+      "Write a GHN whose weights are the mean of several checkpoints of one config, e.g. the "
+      "snapshots of one train-ghn run at a small learning rate (Polyak averaging). The result "
+      "predicts parameters and embeds like any checkpoint but holds no optimizer state: "
+      "train-ghn --resume continues from the last snapshot, not from the average");
+  avg->add_option("checkpoints", aa->checkpoints, "GHN checkpoints to average (one config)")->required();
+  avg->add_option("--out", aa->out, "checkpoint to write")->required();
+  actions.emplace_back(avg, [aa] {
+    Ghn ghn = average_ghn_checkpoints(aa->checkpoints);
+    nlohmann::json sources = nlohmann::json::array();
+    for (const auto& path : aa->checkpoints) {
+      const nlohmann::json info = read_ghn_checkpoint_header(path).value("info", nlohmann::json::object());
+      nlohmann::json source = {{"checkpoint", base_name(path)}};
+      if (info.contains("training")) source["iteration"] = info.at("training").value("iteration", std::int64_t{0});
+      sources.push_back(source);
+    }
+    save_ghn(ghn, aa->out, {{"averaged_from", sources}});
+    std::cerr << "wrote " << aa->out << ": the mean of " << aa->checkpoints.size() << " GHN checkpoints\n";
+    return 0;
+  });
+
   // ---- embed
   struct EmbedArgs {
     GhnRun run;

@@ -205,6 +205,26 @@ void load_ghn_weights(Ghn& ghn, const std::string& path) {
   ghn->to(device);
 }
 
+Ghn average_ghn_checkpoints(const std::vector<std::string>& paths) {
+  GHNAS_CHECK_AS(ConfigError, !paths.empty(), "averaging GHN checkpoints needs at least one");
+  Ghn mean = load_ghn(paths.front());
+  if (paths.size() == 1) return mean;
+  torch::NoGradGuard no_grad;
+  // Sums in double: the mean of a few hundred float32 iterates keeps float32's precision.
+  std::vector<torch::Tensor> sums;
+  for (const auto& w : mean->parameters()) sums.push_back(w.to(torch::kDouble));
+  Ghn next(mean->config());
+  for (std::size_t i = 1; i < paths.size(); ++i) {
+    load_ghn_weights(next, paths[i]);
+    const auto weights = next->parameters();
+    for (std::size_t k = 0; k < sums.size(); ++k) sums[k] += weights[k].to(torch::kDouble);
+  }
+  const auto weights = mean->parameters();
+  for (std::size_t k = 0; k < sums.size(); ++k)
+    weights[k].copy_(sums[k] / static_cast<double>(paths.size()));
+  return mean;
+}
+
 Ghn import_reference_ghn(const std::string& weights_path, const std::string& meta_path) {
   require_little_endian();
   const nlohmann::json meta = read_json_file(meta_path);

@@ -18,6 +18,7 @@
 #include <nlohmann/json.hpp>
 
 #include <string>
+#include <vector>
 
 #include "surrogate/ghn.hpp"
 
@@ -36,6 +37,12 @@ Ghn load_ghn(const std::string& path, const torch::Device& device = torch::kCPU)
 /// Loads a checkpoint's weights into `ghn`. Throws FileError when the checkpoint was saved for a
 /// different config (naming both), and as load_ghn for a bad file.
 void load_ghn_weights(Ghn& ghn, const std::string& path);
+
+/// A GHN whose every weight is the mean of that weight over the checkpoints in `paths` (all of
+/// one config), on the CPU: the average of the iterates of one training run (Polyak averaging),
+/// which lands nearer the middle of the basin that a small learning rate keeps circling than any
+/// single iterate. Throws ConfigError for an empty list, FileError as load_ghn_weights does.
+Ghn average_ghn_checkpoints(const std::vector<std::string>& paths);
 
 /// The header of a checkpoint (config, tensors, info); validates the file as load_ghn does.
 nlohmann::json read_ghn_checkpoint_header(const std::string& path);

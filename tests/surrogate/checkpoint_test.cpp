@@ -134,6 +134,50 @@ TEST(Checkpoint, RefusesACheckpointOfAnotherConfig) {
   EXPECT_EQ(load_ghn(path)->config(), small);
 }
 
+TEST(Checkpoint, AverageIsTheMeanOfEveryWeight) {
+  GhnConfig config;
+  config.hid = 16;
+  std::vector<Ghn> ghns;
+  std::vector<std::string> paths;
+  for (int seed : {11, 12, 13}) {
+    torch::manual_seed(seed);
+    ghns.emplace_back(config);
+    {
+      // Layer norms start at 1 and 0 whatever the seed: move every weight off its init.
+      torch::NoGradGuard no_grad;
+      for (auto& w : ghns.back()->parameters()) w.add_(torch::randn_like(w));
+    }
+    paths.push_back(temp_path("avg" + std::to_string(seed) + ".ckpt"));
+    save_ghn(ghns.back(), paths.back());
+  }
+  Ghn mean = average_ghn_checkpoints(paths);
+  EXPECT_EQ(mean->config(), config);
+  const auto a = ghns[0]->named_parameters(), b = ghns[1]->named_parameters(), c = ghns[2]->named_parameters();
+  for (const auto& item : mean->named_parameters()) {
+    const torch::Tensor want = (a[item.key()] + b[item.key()] + c[item.key()]) / 3.0;
+    EXPECT_TRUE(torch::allclose(item.value(), want, 1e-6, 1e-7)) << item.key();
+    EXPECT_FALSE(torch::equal(item.value(), a[item.key()])) << item.key();
+  }
+  // One checkpoint averages to itself.
+  Ghn one = average_ghn_checkpoints({paths[1]});
+  expect_same_weights(one, ghns[1]);
+}
+
+TEST(Checkpoint, AverageRefusesMixedConfigsAndNoCheckpoints) {
+  torch::manual_seed(14);
+  GhnConfig small;
+  small.hid = 16;
+  Ghn a(small);
+  Ghn b;  // hid 32
+  const std::string pa = temp_path("mix16.ckpt"), pb = temp_path("mix32.ckpt");
+  save_ghn(a, pa);
+  save_ghn(b, pb);
+  const auto why = file_error([&] { average_ghn_checkpoints({pa, pb}); });
+  EXPECT_NE(why.find("mix32.ckpt"), std::string::npos) << why;
+  EXPECT_NE(why.find("holds a GHN with config"), std::string::npos) << why;
+  EXPECT_THROW(average_ghn_checkpoints({}), ConfigError);
+}
+
 TEST(Checkpoint, RefusesFilesThatAreNotCheckpoints) {
   const std::string json = temp_path("not.ckpt");
   write_bytes(json, "{\"config\": {}}");

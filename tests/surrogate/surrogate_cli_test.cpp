@@ -97,6 +97,31 @@ TEST(SurrogateCli, PredictParamsExportsEveryPredictedTensor) {
   EXPECT_TRUE(index.at("unpredicted").empty());
 }
 
+TEST(SurrogateCli, AverageGhnWritesACheckpointOthersRead) {
+  // The mean of a checkpoint with itself is that checkpoint: its embeddings are the reference's.
+  const std::string out = ::testing::TempDir() + std::to_string(getpid()) + "_ghnas_mean.ckpt";
+  const CmdResult r = run_ghnas("average-ghn " + checkpoint() + " " + checkpoint() + " --out " + out);
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_NE(r.err.find("the mean of 2 GHN checkpoints"), std::string::npos) << r.err;
+  const CmdResult e = run_ghnas("embed --checkpoint " + out + " --space deepnets1m --task cifar10 --archs " +
+                                kTestArchs + " --batch 50 --threads 2");
+  ASSERT_EQ(e.code, 0) << e.err;
+  const auto lines = json_lines(e.out);
+  ASSERT_EQ(lines.size(), 500u);
+  for (std::size_t i = 0; i < 5; ++i) {
+    const auto got = lines[i].at("embedding").get<std::vector<double>>();
+    const auto want = test::fixture_nets()[i].expected.at("graph_embedding").get<std::vector<double>>();
+    for (int j = 0; j < 32; ++j) EXPECT_NEAR(got[j], want[j], 1e-5) << i;
+  }
+  // Its header names what it averaged, and it cannot be resumed as a training run.
+  std::ifstream in(out, std::ios::binary);
+  const std::string bytes(std::istreambuf_iterator<char>(in), {});
+  EXPECT_NE(bytes.find("\"averaged_from\""), std::string::npos);
+  const CmdResult resume = run_ghnas("train-ghn --space deepnets1m --task fashion-mnist --out " + out + " --resume");
+  EXPECT_EQ(resume.code, 1);
+  EXPECT_NE(resume.err.find("holds no training state"), std::string::npos) << resume.err;
+}
+
 TEST(SurrogateCli, BadInputFailsWithOneClearLine) {
   const std::string tmp = ::testing::TempDir() + std::to_string(getpid()) + "_";
   const std::string truncated = tmp + "ghnas_truncated.ckpt";
@@ -117,6 +142,7 @@ TEST(SurrogateCli, BadInputFailsWithOneClearLine) {
       {"embed --checkpoint " + checkpoint() + embed + " --device tpu", "--device"},
       {"predict-params --checkpoint " + checkpoint() + embed + " --index 500 --export " + tmp + "x.json",
        "out of range"},
+      {"average-ghn " + checkpoint() + " " + truncated + " --out " + tmp + "z.ckpt", "truncated"},
       {"import-ghn2 --weights " + test::fixture_meta() + " --meta " + test::fixture_meta() + " --out " + tmp + "y.ckpt",
        "not a whole number of float32"},
   };
