@@ -87,18 +87,19 @@ NOTES = """## Why this configuration
     with 1 thread; from 5,611 on, two networks at once on one core each (`--network-workers`,
     results/ghn2_reproduction.md): 2.2 s per iteration;
   - `--iterations 16000` (CPU, session i): lr 1e-3 for 7501-8000, 1e-4 for 8001-12000, 1e-5 for
-    12001-16000. The shipped checkpoint is iteration 8,530 of it (lr 1e-4), so running this
+    12001-16000. Session i shipped 8,530 of it and session j 9,900; the shipped checkpoint is
+    iteration 9,900 (lr 1e-4), so running this
     script without SKIP_TRAIN continues that schedule. Iterations took 4.6-4.9 s on that
     session's machine, with the same code and flags as the 2.2 s above: the machine, not the
-    run, was slower (results/ghn2_training_in_progress.md).
+    run, was slower (results/ghn2_training_in_progress.md); 3.5-4.2 s in session j.
   On a quiet machine a CPU iteration took 4-7 s (1 thread; the log's `seconds`), 13-40 s while
   builds and tests shared the two cores. The `lr` column of the curve above shows which leg each
   row belongs to.
 - **What limits the result:** length. ppuda trains 300 epochs of ~700 iterations (~210,000
-  iterations) on a GPU; this run has 8,530 iterations, about 4.1% of that, so the GHN is far from
+  iterations) on a GPU; this run has 9,900 iterations, about 4.7% of that, so the GHN is far from
   converged and the numbers above measure an early checkpoint, not GHN-2's capacity. The ID mean
-  was 28.0% at 300 iterations, 39.6% at 1,000, 59.4% at 3,000, 69.3% at 5,280 and 70.7% at 7,500 (earlier
-  versions of this file); the table above is the 8,530-iteration checkpoint. `train-ghn --resume` continues the run exactly (same
+  was 28.0% at 300 iterations, 39.6% at 1,000, 59.4% at 3,000, 69.3% at 5,280, 70.7% at 7,500 and 71.8% at 8,530 (earlier
+  versions of this file); the table above is the 9,900-iteration checkpoint. `train-ghn --resume` continues the run exactly (same
   architectures, images and schedule as an uninterrupted run), on CUDA too (`--device cuda`), and
   a GPU session trains 2-3 times faster per iteration than this CPU (0.8-0.9 s on an H200
   against 2.2-4.9 s here since session h, depending on the machine).
