@@ -39,9 +39,10 @@ Ghn load_ghn(const std::string& path, const torch::Device& device = torch::kCPU)
 void load_ghn_weights(Ghn& ghn, const std::string& path);
 
 /// A GHN whose every weight is the mean of that weight over the checkpoints in `paths` (all of
-/// one config), on the CPU: the average of the iterates of one training run (Polyak averaging),
-/// which lands nearer the middle of the basin that a small learning rate keeps circling than any
-/// single iterate. Throws ConfigError for an empty list, FileError as load_ghn_weights does.
+/// one config), on the CPU: the average of the iterates of one training run (Polyak averaging).
+/// It helps once the iterates circle a minimum; while the run still improves, the mean lags its
+/// last iterate (measured at lr 1e-4: results/ghn2_training_in_progress.md). Throws ConfigError
+/// for an empty list, FileError as load_ghn_weights does.
 Ghn average_ghn_checkpoints(const std::vector<std::string>& paths);
 
 /// The header of a checkpoint (config, tensors, info); validates the file as load_ghn does.
